@@ -1,0 +1,267 @@
+"""The configuration: config.yaml, validated on load, with embedded defaults.
+
+Every key has a default, so a config file holds only what differs. Relative paths resolve
+against the folder of the config file; the lexicon defaults to the project's own keywords/.
+A wrong key, type or URL raises :class:`ConfigError` naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from monitor import PROJECT_ROOT
+from monitor.errors import ConfigError
+from monitor.yamlfile import dotted, line_of, load_yaml
+
+ENV_VAR = "MONITOR_CONFIG"
+TARGET_KINDS = ("site", "storefront")
+
+# section -> key -> (types, default). A default of None means "not set".
+SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "database": {"url": ((str,), "sqlite:///data/monitor.db")},
+    "evidence": {"dir": ((str,), "data/evidence"), "screenshots": ((bool,), True)},
+    "lexicon": {"dir": ((str,), None)},
+    "logs": {"dir": ((str,), "data/logs")},
+    "crawl": {
+        "concurrency": ((int,), 16),
+        "per_target_concurrency": ((int,), 4),
+        "targets_at_once": ((int,), 4),
+        "delay": ((int, float), 0.0),
+        "autothrottle": ((bool,), False),
+        "obey_robots": ((bool,), True),
+        "max_page_bytes": ((int,), 10 * 1024 * 1024),
+        "page_budget": ((int,), 5000),
+        "depth_limit": ((int,), 20),
+        "download_timeout": ((int, float), 30),
+        "user_agent": ((str,), "Mozilla/5.0 (compatible; marketplace-monitor/0.1)"),
+    },
+    "browser": {
+        "executable_path": ((str,), None),
+        "max_pages": ((int,), 4),
+        "render_timeout": ((int, float), 30),
+    },
+}
+TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
+    "name": ((str,), None),
+    "url": ((str,), None),
+    "kind": ((str,), "site"),
+    "enabled": ((bool,), True),
+    "platform": ((str,), None),
+    "render": ((bool,), False),
+    "region": ((str,), None),
+    "credit_code": ((str,), None),
+    "obey_robots": ((bool,), None),
+    "allowed_hosts": ((list,), None),
+}
+PLATFORM_KEYS = (
+    "listing_links",
+    "title",
+    "description",
+    "price",
+    "next_page",
+    "wait_for",
+    "scroll",
+)
+
+
+@dataclass
+class Target:
+    """A shop to monitor, as listed in config.yaml (or imported into the database)."""
+
+    name: str
+    url: str
+    kind: str = "site"
+    enabled: bool = True
+    platform: str | None = None
+    render: bool = False
+    region: str | None = None
+    credit_code: str | None = None
+    obey_robots: bool | None = None
+    allowed_hosts: list[str] | None = None
+
+
+@dataclass
+class Config:
+    """A loaded, validated configuration. Paths are absolute."""
+
+    path: Path | None
+    database_url: str
+    evidence_dir: Path
+    lexicon_dir: Path
+    logs_dir: Path
+    screenshots: bool = True
+    crawl: dict[str, Any] = field(default_factory=dict)
+    browser: dict[str, Any] = field(default_factory=dict)
+    platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+
+    def target(self, name: str) -> Target | None:
+        return next((t for t in self.targets if t.name == name), None)
+
+
+def default_config_path() -> Path:
+    """MONITOR_CONFIG, else ./config.yaml, else the project's own config.yaml."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    local = Path.cwd() / "config.yaml"
+    return local if local.exists() else PROJECT_ROOT / "config.yaml"
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {
+        str: "text",
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _check_type(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+def check_http_url(url: str) -> str | None:
+    """Why ``url`` is not a usable http(s) URL, or None when it is."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"not an http(s) URL: {url!r}"
+    if not parts.hostname:
+        return f"URL has no host: {url!r}"
+    if any(c.isspace() for c in url):
+        return f"URL contains spaces: {url!r}"
+    return None
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _resolve_db_url(base: Path, url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        db = Path(parsed.database)
+        if not db.is_absolute():
+            parsed = parsed.set(database=str((base / db).resolve()))
+    return parsed.render_as_string(hide_password=False)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load and validate a configuration file (or the default one)."""
+    path = Path(path) if path else default_config_path()
+    file = str(path)
+    data, lines = load_yaml(path, ConfigError)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(file, line_of(lines, ()), "the file must be a mapping of sections")
+
+    def fail(keypath: tuple, message: str) -> None:
+        raise ConfigError(file, line_of(lines, keypath), f"{dotted(keypath)}: {message}")
+
+    known = set(SECTIONS) | {"targets", "platforms"}
+    for key in data:
+        if key not in known:
+            fail((key,), f"unknown key (known: {', '.join(sorted(known))})")
+
+    values: dict[str, dict[str, Any]] = {}
+    for section, spec in SECTIONS.items():
+        given = data.get(section) or {}
+        if not isinstance(given, dict):
+            fail((section,), "must be a mapping")
+        for key in given:
+            if key not in spec:
+                fail((section, key), f"unknown key (known: {', '.join(spec)})")
+        values[section] = {}
+        for key, (types, default) in spec.items():
+            value = given.get(key, default)
+            if value is not None and not _check_type(value, types):
+                fail((section, key), f"must be {_type_name(types)}, not {value!r}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                fail((section, key), "must not be negative")
+            values[section][key] = value
+
+    base = path.resolve().parent
+    try:
+        database_url = _resolve_db_url(base, values["database"]["url"])
+    except Exception as exc:  # sqlalchemy's ArgumentError and friends
+        fail(("database", "url"), f"not a database URL ({exc})")
+
+    platforms = data.get("platforms") or {}
+    if not isinstance(platforms, dict):
+        fail(("platforms",), "must be a mapping of platform name to selectors")
+    for pname, spec in platforms.items():
+        if not isinstance(spec, dict):
+            fail(("platforms", pname), "must be a mapping of selectors")
+        for key, value in spec.items():
+            if key not in PLATFORM_KEYS:
+                fail(("platforms", pname, key), f"unknown key (known: {', '.join(PLATFORM_KEYS)})")
+            if not isinstance(value, (str, bool, int)):
+                fail(("platforms", pname, key), "must be a CSS selector (text)")
+
+    raw_targets = data.get("targets") or []
+    if not isinstance(raw_targets, list):
+        fail(("targets",), "must be a list of targets")
+    targets: list[Target] = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_targets):
+        if not isinstance(raw, dict):
+            fail(("targets", i), "must be a mapping with name and url")
+        for key in raw:
+            if key not in TARGET_KEYS:
+                fail(("targets", i, key), f"unknown key (known: {', '.join(TARGET_KEYS)})")
+        for key in ("name", "url"):
+            if raw.get(key) in (None, ""):
+                fail(("targets", i), f"{key} is required")
+        kwargs = {}
+        for key, (types, default) in TARGET_KEYS.items():
+            value = raw.get(key, default)
+            if value is not None and not _check_type(value, types):
+                fail(("targets", i, key), f"must be {_type_name(types)}, not {value!r}")
+            kwargs[key] = value
+        problem = check_http_url(kwargs["url"])
+        if problem:
+            fail(("targets", i, "url"), problem)
+        if kwargs["kind"] not in TARGET_KINDS:
+            fail(
+                ("targets", i, "kind"),
+                f"must be one of {', '.join(TARGET_KINDS)}, not {kwargs['kind']!r}",
+            )
+        if kwargs["name"] in names:
+            fail(("targets", i, "name"), f"duplicate target name {kwargs['name']!r}")
+        if kwargs["platform"] and kwargs["platform"] not in platforms:
+            fail(
+                ("targets", i, "platform"),
+                f"unknown platform {kwargs['platform']!r} (declare it under platforms)",
+            )
+        names.add(kwargs["name"])
+        targets.append(Target(**kwargs))
+
+    lexicon_dir = values["lexicon"]["dir"]
+    return Config(
+        path=path.resolve(),
+        database_url=database_url,
+        evidence_dir=_resolve(base, values["evidence"]["dir"]),
+        lexicon_dir=_resolve(base, lexicon_dir) if lexicon_dir else PROJECT_ROOT / "keywords",
+        logs_dir=_resolve(base, values["logs"]["dir"]),
+        screenshots=values["evidence"]["screenshots"],
+        crawl=values["crawl"],
+        browser=values["browser"],
+        platforms=platforms,
+        targets=targets,
+    )

@@ -1,0 +1,373 @@
+"""Match listings against the lexicon: Aho-Corasick for candidates, jieba for word boundaries.
+
+For each record, every field is normalised (:mod:`.normalize`), the fields of a whole batch
+are joined and scanned in one Aho-Corasick pass, and only the fields with a candidate get
+Python-level work:
+
+1. boundary: the clause around the candidate is segmented by jieba (its dictionary extended
+   with the lexicon's terms); the candidate must start and end on word boundaries, so
+   电动牙刷单价 (电动/牙刷/单价) holds no 刷单;
+2. exclusions: a context listed for the term or its category that contains the candidate
+   cancels it (象牙白 for 象牙, 特供应 for 特供);
+3. cues: a negation cue just before the candidate (拒绝, 严禁, 谨防 ...) or a warning cue just
+   after it (是诈骗, 骗局 ...), within the same clause, cancels it.
+
+Combination rules make a hit when a word of each list stands within N characters.
+The same code path serves ``monitor scan``, the match pipeline and ``monitor lexicon explain``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import ahocorasick
+
+from monitor.lexicon.loader import Combo, Lexicon, Term, load_lexicon
+from monitor.lexicon.normalize import HAN, Normalized, normalize
+
+DEFAULT_FIELDS = ("title", "text")
+SNIPPET_CONTEXT = 15
+CLAUSE_MAX = 24
+# What ends a clause: sentence punctuation, brackets, whitespace and line breaks.
+_RE_CLAUSE_END = re.compile(r"[\s,.;:!?，。；：！？、()\[\]{}<>（）【】《》〈〉「」『』\"“”‘’|/]")
+_RE_HAN = re.compile(f"[{HAN}]")
+_SEP = "\n"
+
+T_TERM, T_COMBO, T_EXCL, T_NEG, T_WARN = range(5)
+
+
+@dataclass
+class Hit:
+    """One kept match: offsets are into the original field text, end exclusive."""
+
+    term: str
+    category: str
+    field: str
+    start: int
+    end: int
+    snippet: str = ""
+    rule: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "term": self.term,
+            "category": self.category,
+            "field": self.field,
+            "start": self.start,
+            "end": self.end,
+            "snippet": self.snippet,
+            "rule": self.rule,
+        }
+
+
+@dataclass
+class MatchResult:
+    hits: list[Hit] = field(default_factory=list)
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({h.category for h in self.hits})
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.hits)
+
+
+@dataclass
+class Decision:
+    """What ``explain`` reports for one candidate."""
+
+    field: str
+    term: str
+    category: str
+    start: int
+    end: int
+    kept: bool
+    reason: str
+
+
+class Matcher:
+    """A compiled lexicon. Build once per process (see :func:`matcher_for`)."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+        self._automaton = ahocorasick.Automaton()
+        entries: dict[str, list[tuple]] = {}
+        for term in lexicon.terms:
+            entries.setdefault(term.key, []).append((T_TERM, term))
+        for idx, combo in enumerate(lexicon.combos):
+            for side, words in ((0, combo.left), (1, combo.right)):
+                for w in words:
+                    entries.setdefault(w, []).append((T_COMBO, (idx, side)))
+        exclusion_keys = {x for t in lexicon.terms for x in t.exclusions}
+        exclusion_keys |= {x for c in lexicon.combos for x in c.exclusions}
+        exclusion_keys |= {x for c in lexicon.categories.values() for x in c.exclusions}
+        for x in exclusion_keys:
+            entries.setdefault(x, []).append((T_EXCL, x))
+        for cue in lexicon.negation_before:
+            entries.setdefault(cue, []).append((T_NEG, cue))
+        for cue in lexicon.warning_after:
+            entries.setdefault(cue, []).append((T_WARN, cue))
+        for key, payload in entries.items():
+            self._automaton.add_word(key, (len(key), tuple(payload)))
+        if entries:
+            self._automaton.make_automaton()
+        self._has_words = bool(entries)
+        self._tokenizer = None
+        self._words = {t.key for t in lexicon.terms} | {
+            w for c in lexicon.combos for w in c.left + c.right
+        }
+
+    # -- jieba ----------------------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        """jieba, extended with the lexicon's words; loaded on the first candidate."""
+        if self._tokenizer is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tok = jieba.Tokenizer()
+            tok.initialize()
+            for word in sorted(self._words):
+                if _RE_HAN.search(word):
+                    tok.add_word(word)
+            self._tokenizer = tok
+            self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
+        return self._tokenizer
+
+    def _cut_uncached(self, clause: str) -> frozenset[int]:
+        bounds = {0}
+        pos = 0
+        for token in self._tokenizer.cut(clause, HMM=False):
+            pos += len(token)
+            bounds.add(pos)
+        return frozenset(bounds)
+
+    def segment(self, clause: str) -> list[str]:
+        """jieba's words for a clause, as the boundary check sees them."""
+        return list(self.tokenizer.cut(clause, HMM=False))
+
+    # -- matching -------------------------------------------------------------------------
+
+    def match(self, fields: Mapping[str, str], names: Iterable[str] | None = None) -> MatchResult:
+        """Match one record's fields (by default title and text)."""
+        return self.match_many([fields], names)[0]
+
+    def match_many(
+        self, records: list[Mapping[str, str]], names: Iterable[str] | None = None
+    ) -> list[MatchResult]:
+        """Match a batch of records in one scan; the order of results follows ``records``."""
+        names = tuple(names or DEFAULT_FIELDS)
+        results = [MatchResult() for _ in records]
+        if not self._has_words:
+            return results
+        norms: list[Normalized] = []
+        owners: list[tuple[int, str]] = []
+        starts: list[int] = []
+        pieces: list[str] = []
+        pos = 0
+        for r, rec in enumerate(records):
+            for name in names:
+                value = rec.get(name)
+                if not value or not isinstance(value, str):
+                    continue
+                norm = normalize(value)
+                norms.append(norm)
+                owners.append((r, name))
+                starts.append(pos)
+                pieces.append(norm.text)
+                pos += len(norm.text) + 1
+        if not pieces:
+            return results
+        batch = _SEP.join(pieces)
+        per_field: dict[int, list[tuple[int, int, tuple]]] = {}
+        interesting: set[int] = set()
+        for end, (length, payload) in self._automaton.iter(batch):
+            start = end - length + 1
+            f = bisect.bisect_right(starts, start) - 1
+            base = starts[f]
+            per_field.setdefault(f, []).append((start - base, end + 1 - base, payload))
+            if any(kind in (T_TERM, T_COMBO) for kind, _ in payload):
+                interesting.add(f)
+        for f in sorted(interesting):
+            r, name = owners[f]
+            results[r].hits.extend(self._verify(norms[f], name, per_field[f], None))
+        return results
+
+    def explain(self, text: str, name: str = "text") -> tuple[Normalized, list[Decision]]:
+        """Every candidate in ``text`` and why it was kept or dropped."""
+        norm = normalize(text)
+        occ = []
+        if self._has_words:
+            for end, (length, payload) in self._automaton.iter(norm.text):
+                occ.append((end - length + 1, end + 1, payload))
+        decisions: list[Decision] = []
+        self._verify(norm, name, occ, decisions)
+        return norm, decisions
+
+    # -- verification ---------------------------------------------------------------------
+
+    def _clause(self, text: str, start: int, end: int) -> tuple[int, int]:
+        lo = start
+        while lo > 0 and start - lo < CLAUSE_MAX and not _RE_CLAUSE_END.match(text, lo - 1):
+            lo -= 1
+        hi = end
+        while hi < len(text) and hi - end < CLAUSE_MAX and not _RE_CLAUSE_END.match(text, hi):
+            hi += 1
+        return lo, hi
+
+    def _on_boundaries(self, text: str, start: int, end: int) -> tuple[bool, str]:
+        key = text[start:end]
+        if not _RE_HAN.search(key):
+            before = text[start - 1] if start > 0 else " "
+            after = text[end] if end < len(text) else " "
+            ok = not (before.isalnum() and key[0].isalnum()) and not (
+                after.isalnum() and key[-1].isalnum()
+            )
+            return ok, "" if ok else "part of a longer word or number"
+        lo, hi = self._clause(text, start, end)
+        self.tokenizer  # noqa: B018 - loads jieba and the cut cache
+        bounds = self._cut(text[lo:hi])
+        if start - lo in bounds and end - lo in bounds:
+            return True, ""
+        words = "/".join(self.segment(text[lo:hi]))
+        return False, f"not on word boundaries: {words}"
+
+    def _cancelled(self, text: str, start: int, end: int, exclusions: set[str], occ: list) -> str:
+        """Why the span is cancelled by context, or '' when it stands."""
+        window = self.lexicon.cue_window
+        for s, e, payload in occ:
+            for kind, data in payload:
+                if (
+                    kind == T_EXCL
+                    and data in exclusions
+                    and s <= start
+                    and e >= end
+                    and (s, e) != (start, end)
+                ):
+                    return f"exclusion {data}"
+                if (
+                    kind == T_NEG
+                    and e <= start
+                    and start - e <= window
+                    and not _RE_CLAUSE_END.search(text, e, start)
+                ):
+                    return f"negation cue {data} before it"
+                if (
+                    kind == T_WARN
+                    and s >= end
+                    and s - end <= window
+                    and not _RE_CLAUSE_END.search(text, end, s)
+                ):
+                    return f"warning cue {data} after it"
+        return ""
+
+    def _verify(
+        self, norm: Normalized, name: str, occ: list, trace: list[Decision] | None
+    ) -> list[Hit]:
+        text = norm.text
+        hits: list[Hit] = []
+        seen: set[tuple] = set()
+        categories = self.lexicon.categories
+
+        def keep(term: str, category: str, rule: str, start: int, end: int) -> None:
+            o_start, o_end = norm.span(start, end)
+            key = (category, o_start, o_end)
+            if key in seen:
+                return
+            seen.add(key)
+            hits.append(
+                Hit(
+                    term,
+                    category,
+                    name,
+                    o_start,
+                    o_end,
+                    snippet(norm.original, o_start, o_end),
+                    rule,
+                )
+            )
+
+        def decide(term: str, category: str, start: int, end: int, ok: bool, reason: str) -> None:
+            if trace is not None:
+                o_start, o_end = norm.span(start, end)
+                trace.append(Decision(name, term, category, o_start, o_end, ok, reason or "kept"))
+
+        combo_parts: dict[int, list[tuple[int, int, int]]] = {}
+        for s, e, payload in occ:
+            for kind, data in payload:
+                if kind == T_TERM:
+                    term: Term = data
+                    ok, reason = self._on_boundaries(text, s, e)
+                    if ok:
+                        excl = set(term.exclusions) | set(categories[term.category].exclusions)
+                        reason = self._cancelled(text, s, e, excl, occ)
+                        ok = not reason
+                    decide(term.text, term.category, s, e, ok, reason)
+                    if ok:
+                        keep(term.canonical, term.category, term.source, s, e)
+                elif kind == T_COMBO:
+                    idx, side = data
+                    combo_parts.setdefault(idx, []).append((s, e, side))
+        for idx, parts in combo_parts.items():
+            combo: Combo = self.lexicon.combos[idx]
+            lefts = [(s, e) for s, e, side in parts if side == 0]
+            rights = [(s, e) for s, e, side in parts if side == 1]
+            for ls, le in lefts:
+                for rs, re_ in rights:
+                    gap = rs - le if rs >= le else ls - re_
+                    if gap < 0 or gap > combo.within:
+                        continue
+                    if "\n" in text[min(le, re_) : max(ls, rs)]:
+                        continue
+                    start, end = min(ls, rs), max(le, re_)
+                    label = f"{text[ls:le]}+{text[rs:re_]}"
+                    reason = ""
+                    for ps, pe in ((ls, le), (rs, re_)):
+                        ok, why = self._on_boundaries(text, ps, pe)
+                        if not ok:
+                            reason = f"{text[ps:pe]} {why}"
+                            break
+                    if not reason:
+                        excl = set(combo.exclusions) | set(categories[combo.category].exclusions)
+                        reason = self._cancelled(text, ls, le, excl, occ) or self._cancelled(
+                            text, rs, re_, excl, occ
+                        )
+                    decide(label, combo.category, start, end, not reason, reason)
+                    if not reason:
+                        keep(label, combo.category, combo.source, start, end)
+        return hits
+
+
+def snippet(text: str, start: int, end: int, context: int = SNIPPET_CONTEXT) -> str:
+    """The hit with some text either side, on one line."""
+    lo, hi = max(0, start - context), min(len(text), end + context)
+    out = ("…" if lo > 0 else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+    return " ".join(out.split())
+
+
+@lru_cache(maxsize=4)
+def _cached(directory: str, stamp: tuple) -> Matcher:
+    return Matcher(load_lexicon(directory))
+
+
+def matcher_for(directory: str | Path) -> Matcher:
+    """The matcher for a lexicon folder, rebuilt when any of its files changes."""
+    directory = Path(directory)
+    stamp = (
+        tuple(
+            sorted(
+                (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in directory.glob("*.y*ml")
+            )
+        )
+        if directory.is_dir()
+        else ()
+    )
+    return _cached(str(directory), stamp)

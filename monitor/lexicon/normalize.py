@@ -1,0 +1,270 @@
+"""Fold the ways sellers disguise a term, keeping a map back to the original offsets.
+
+Two stages:
+
+1. A one-to-one character table (``str.translate``, C speed): full-width and compatibility
+   forms to their plain form (NFKC, where it gives one character), case folding, traditional
+   to simplified script (OpenCC t2s, character by character) and the variant characters OpenCC
+   leaves alone (粧 -> 妆, 衞 -> 卫). Length never changes, so offsets survive.
+2. Deletions, each recorded so offsets map back: zero-width characters anywhere; filler
+   symbols slipped between two Han characters (刷/单, 高·仿, 好评​返现); and spaces inside a run
+   of single Han characters (刷 单 平 台), while a space between real words stays a boundary
+   (牙刷 单只装 keeps its space).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+ZERO_WIDTH = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\u3164\ufeff\uffa0"
+# Symbols sellers slip between characters; sentence punctuation (，。、；) is not among them,
+# so clauses stay apart.
+FILLERS = r"·•‧∙⋅・*★☆✩✪✦✧♥♡❤/\\|_~^#@&+=.\-—–…'\"`°※○●◇◆□■△▲▽▼×✕✖"
+SPACES = " \t\u3000\u00a0"
+
+# Variant characters (异体字) that OpenCC's t2s keeps as they are.
+VARIANTS = {
+    "粧": "妆",
+    "衞": "卫",
+    "鎗": "枪",
+    "銃": "枪",
+    "爲": "为",
+    "僞": "伪",
+    "眞": "真",
+    "兇": "凶",
+    "綫": "线",
+    "菓": "果",
+    "麪": "面",
+    "峯": "峰",
+    "羣": "群",
+    "敎": "教",
+    "啓": "启",
+    "册": "册",
+    "裡": "里",
+    "牀": "床",
+    "甦": "苏",
+    "鷄": "鸡",
+    "衆": "众",
+    "秘": "秘",
+    "祕": "秘",
+    "灋": "法",
+    "嚐": "尝",
+    "喫": "吃",
+    "讚": "赞",
+    "緖": "绪",
+    "髮": "发",
+    "鬪": "斗",
+    "鬭": "斗",
+    "滙": "汇",
+    "槪": "概",
+    "着": "着",
+    "迻": "移",
+    "朶": "朵",
+    "凉": "凉",
+    "况": "况",
+    "脣": "唇",
+    "姪": "侄",
+    "厰": "厂",
+    "廠": "厂",
+    "砲": "炮",
+    "礮": "炮",
+    "廐": "厩",
+    "蔴": "麻",
+    "菴": "庵",
+    "鑪": "炉",
+    "猪": "猪",
+    "鎚": "锤",
+    "搥": "捶",
+    "剳": "札",
+    "箇": "个",
+    "亾": "亡",
+    "卽": "即",
+    "旣": "既",
+    "併": "并",
+    "竝": "并",
+    "拋": "抛",
+    "線": "线",
+    "藥": "药",
+    "葯": "药",
+    "薬": "药",
+    "単": "单",
+    "売": "卖",
+    "価": "价",
+    "発": "发",
+    "銭": "钱",
+    "図": "图",
+    "対": "对",
+    "真": "真",
+    "効": "效",
+    "験": "验",
+    "証": "证",
+    "気": "气",
+    "弾": "弹",
+    "剤": "剂",
+    "応": "应",
+    "団": "团",
+    "実": "实",
+}
+
+
+@lru_cache(maxsize=1)
+def char_table() -> dict[int, str]:
+    """The one-to-one folding table, built once per process (~0.3 s)."""
+    import opencc
+
+    table: dict[int, str] = {}
+    han: list[str] = []
+    for cp in range(0x20, 0x2FFFF):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        folded = unicodedata.normalize("NFKC", ch)
+        if len(folded) != 1:
+            folded = ch
+        lowered = folded.lower()
+        if len(lowered) == 1:
+            folded = lowered
+        if folded != ch:
+            table[cp] = folded
+        if (
+            "\u3400" <= folded <= "\u9fff"
+            or "\uf900" <= folded <= "\ufaff"
+            or folded >= "\U00020000"
+        ):
+            han.append(folded)
+    # OpenCC converts phrases; isolated characters (one per line) give the per-character map.
+    unique = sorted(set(han))
+    converted = opencc.OpenCC("t2s").convert("\n".join(unique)).split("\n")
+    simple = {}
+    if len(converted) == len(unique):
+        simple = {a: b for a, b in zip(unique, converted) if len(b) == 1 and a != b}
+    for cp in list(range(0x20, 0x2FFFF)):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        cur = table.get(cp, chr(cp))
+        new = simple.get(cur, cur)
+        new = VARIANTS.get(new, new)
+        if new != chr(cp):
+            table[cp] = new
+        elif cp in table:
+            del table[cp]
+    return table
+
+
+_RE_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
+_RE_FILLER = re.compile(
+    f"(?<=[{HAN}])[{FILLERS}{SPACES}]{{0,3}}[{FILLERS}][{FILLERS}{SPACES}]{{0,3}}(?=[{HAN}])"
+)
+_RE_SPACED_RUN = re.compile(f"(?<![{HAN}])[{HAN}](?:[{SPACES}]+[{HAN}](?![{HAN}]))+")
+_RE_SPACES = re.compile(f"[{SPACES}]+")
+
+
+class OffsetMap:
+    """Maps an index in the normalised text back to the original text.
+
+    Kept as the starts of the slices of the original that survived deletion: slice k starts
+    at ``norm_starts[k]`` in the normalised text and ``orig_starts[k]`` in the original.
+    """
+
+    __slots__ = ("norm_starts", "orig_starts", "orig_len")
+
+    def __init__(self, norm_starts: list[int], orig_starts: list[int], orig_len: int) -> None:
+        self.norm_starts = norm_starts
+        self.orig_starts = orig_starts
+        self.orig_len = orig_len
+
+    def to_orig(self, i: int) -> int:
+        """Original index of the character at normalised index ``i``."""
+        k = bisect.bisect_right(self.norm_starts, i) - 1
+        if k < 0:
+            return 0
+        return min(self.orig_starts[k] + (i - self.norm_starts[k]), self.orig_len)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original [start, end) of the normalised span [start, end)."""
+        if end <= start:
+            o = self.to_orig(start)
+            return o, o
+        return self.to_orig(start), self.to_orig(end - 1) + 1
+
+
+@dataclass
+class Normalized:
+    """Normalised text with the way back to the original."""
+
+    original: str
+    text: str
+    maps: tuple[OffsetMap, ...] = ()
+
+    def to_orig(self, i: int) -> int:
+        for m in reversed(self.maps):
+            i = m.to_orig(i)
+        return min(i, len(self.original))
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        if end <= start:
+            o = self.to_orig(start)
+            return o, o
+        return self.to_orig(start), self.to_orig(end - 1) + 1
+
+
+def _delete(text: str, spans: list[tuple[int, int]]) -> tuple[str, OffsetMap]:
+    """Remove sorted, non-overlapping spans; return the text left and its offset map."""
+    pieces, norm_starts, orig_starts = [], [], []
+    pos = n = 0
+    for s, e in spans:
+        if s > pos:
+            pieces.append(text[pos:s])
+            norm_starts.append(n)
+            orig_starts.append(pos)
+            n += s - pos
+        pos = e
+    if pos < len(text) or not pieces:
+        pieces.append(text[pos:])
+        norm_starts.append(n)
+        orig_starts.append(pos)
+    return "".join(pieces), OffsetMap(norm_starts, orig_starts, len(text))
+
+
+def _deletions(text: str) -> list[tuple[int, int]]:
+    spans = [m.span() for m in _RE_FILLER.finditer(text)]
+    for run in _RE_SPACED_RUN.finditer(text):
+        base = run.start()
+        spans.extend((base + m.start(), base + m.end()) for m in _RE_SPACES.finditer(run.group()))
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def fold(text: str) -> str:
+    """Stage 1 only: the character table (length preserved)."""
+    return text.translate(char_table())
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise ``text`` for matching; see the module docstring."""
+    maps: list[OffsetMap] = []
+    cur = text.translate(char_table())
+    if _RE_ZERO_WIDTH.search(cur):
+        cur, m = _delete(cur, [x.span() for x in _RE_ZERO_WIDTH.finditer(cur)])
+        maps.append(m)
+    spans = _deletions(cur)
+    if spans:
+        cur, m = _delete(cur, spans)
+        maps.append(m)
+    return Normalized(text, cur, tuple(maps))
+
+
+def normalize_term(term: str) -> str:
+    """A lexicon term in the form the matcher searches for."""
+    return normalize(term.strip()).text
