@@ -142,7 +142,7 @@ def char_table() -> dict[int, str]:
     converted = opencc.OpenCC("t2s").convert("\n".join(unique)).split("\n")
     simple = {}
     if len(converted) == len(unique):
-        simple = {a: b for a, b in zip(unique, converted) if len(b) == 1 and a != b}
+        simple = {a: b for a, b in zip(unique, converted, strict=True) if len(b) == 1 and a != b}
     for cp in list(range(0x20, 0x2FFFF)):
         if 0xD800 <= cp <= 0xDFFF:
             continue

@@ -1,0 +1,457 @@
+"""The `monitor` command line.
+
+    monitor [--config PATH] init | crawl | nightly | scan | leads | evidence | lexicon | runs | demo
+
+A mistake in a file the user gave (config, lexicon, targets) prints one line naming the file,
+line and problem, and exits 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import UserInputError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _config(args):
+    from monitor.config import load_config
+
+    return load_config(args.config)
+
+
+# -- init, crawl, nightly --------------------------------------------------------------------
+
+
+def cmd_init(args) -> int:
+    from monitor.db import init_db
+
+    config = _config(args)
+    rev = init_db(config.database_url)
+    print(f"数据库已就绪 database ready: {config.database_url} (schema {rev})")
+    return 0
+
+
+def _print_outcome(console, outcome) -> None:
+    c = outcome.counts
+    mark = "[green]✓[/]" if outcome.crawled else "[red]✗[/]"
+    errors = ", ".join(f"{k} {v}" for k, v in sorted(outcome.errors.items()))
+    line = (
+        f"{mark} {outcome.name}  页面 {c['pages']}  商品 {c['listings']}  命中 {c['flagged']}  "
+        f"新线索 {c['leads_new']}  更新 {c['leads_updated']}  未变化 {c['unchanged']}"
+    )
+    if errors:
+        line += f"  错误 {errors}"
+    if outcome.reason:
+        line += f"  [red]未能抓取: {outcome.reason}[/]"
+    console.print(line)
+
+
+def _run(config, targets, kind: str) -> int:
+    from monitor.crawl import run_targets
+
+    console = _console()
+    if not targets:
+        console.print("没有启用的监测对象 no enabled targets in the config")
+        return 0
+    console.print(f"开始抓取 {len(targets)} 个监测对象 crawling {len(targets)} target(s) …")
+    report = run_targets(config, targets, kind, on_target_done=lambda o: _print_outcome(console, o))
+    t = report.totals
+    console.print(
+        f"运行 #{report.run_id} 完成: 页面 {t.get('pages', 0)}，商品 {t.get('listings', 0)}，"
+        f"新线索 {t.get('leads_new', 0)}，更新 {t.get('leads_updated', 0)}；日志 {report.log_path}"
+    )
+    return report.exit_code
+
+
+def cmd_crawl(args) -> int:
+    from monitor.config import Target, check_http_url
+
+    config = _config(args)
+    if args.url:
+        problem = check_http_url(args.url)
+        if problem:
+            raise UserInputError("--url", None, problem)
+        target = config.target(args.name) if args.name else None
+        target = target or Target(name=args.name or args.url, url=args.url)
+    else:
+        target = config.target(args.target)
+        if target is None:
+            raise UserInputError(str(config.path), None, f"no target named {args.target!r}")
+    return _run(config, [target], "crawl")
+
+
+def cmd_nightly(args) -> int:
+    config = _config(args)
+    return _run(config, [t for t in config.targets if t.enabled], "nightly")
+
+
+# -- scan and lexicon ------------------------------------------------------------------------
+
+
+def cmd_scan(args) -> int:
+    from monitor.lexicon import matcher_for
+
+    config = _config(args)
+    matcher = matcher_for(config.lexicon_dir)
+    path = Path(args.file)
+    out = sys.stdout
+    batch: list[dict] = []
+
+    def flush() -> None:
+        for rec, res in zip(batch, matcher.match_many(batch), strict=True):
+            out.write(
+                json.dumps(
+                    {
+                        "id": rec.get("id"),
+                        "categories": res.categories,
+                        "hits": [h.as_dict() for h in res.hits],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+        batch.clear()
+
+    try:
+        fh = sys.stdin if args.file == "-" else path.open(encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(args.file, None, f"cannot read: {exc.strerror}") from None
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise UserInputError(args.file, lineno, f"not a JSON object ({exc.msg})") from None
+            if not isinstance(rec, dict):
+                raise UserInputError(args.file, lineno, "not a JSON object")
+            batch.append(rec)
+            if len(batch) >= 2000:
+                flush()
+    flush()
+    return 0
+
+
+def cmd_lexicon(args) -> int:
+    from monitor.lexicon import lint
+
+    config = _config(args)
+    directory = Path(args.dir) if getattr(args, "dir", None) else config.lexicon_dir
+    if args.lexicon_cmd == "check":
+        return lint.run_check(directory)
+    if args.lexicon_cmd == "stats":
+        return lint.run_stats(directory)
+    return lint.run_explain(directory, args.text)
+
+
+# -- leads, evidence, runs -------------------------------------------------------------------
+
+
+def _records(config):
+    from monitor.db import init_db
+    from monitor.records import Records
+
+    init_db(config.database_url)
+    return Records(config.database_url)
+
+
+def _labels(config) -> dict[str, str]:
+    from monitor.lexicon import load_lexicon
+
+    try:
+        lex = load_lexicon(config.lexicon_dir)
+    except UserInputError:
+        return {}
+    return {cid: c.label for cid, c in lex.categories.items()}
+
+
+def print_leads_table(leads, labels, console=None) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or _console()
+    table = Table(title=f"线索 leads ({len(leads)})", show_lines=False)
+    for col in ("编号", "监测对象", "商品标题", "违规类别", "命中词", "状态"):
+        table.add_column(col)
+    for lead in leads:
+        terms = sorted({h.get("term", "") for h in lead.hits or []})
+        table.add_row(
+            str(lead.id),
+            escape(lead.listing.target.name if lead.listing.target else ""),
+            escape(lead.listing.title[:40]),
+            escape("、".join(labels.get(c, c) for c in lead.categories)),
+            escape("、".join(terms)[:40]),
+            lead.status,
+        )
+    console.print(table)
+
+
+def cmd_leads(args) -> int:
+    from monitor.export import export_csv, safe_cell
+
+    config = _config(args)
+    records = _records(config)
+    labels = _labels(config)
+    if args.leads_cmd == "list":
+        print_leads_table(records.leads(args.status, args.category), labels)
+        return 0
+    if args.leads_cmd == "show":
+        lead = records.lead(args.id)
+        if lead is None:
+            print(f"没有编号为 {args.id} 的线索 no lead {args.id}", file=sys.stderr)
+            return 1
+        listing = lead.listing
+        print(
+            f"线索 {lead.id}  状态 {lead.status}"
+            + (f"  案件编号 {lead.case_no}" if lead.case_no else "")
+        )
+        print(f"监测对象: {safe_cell(listing.target.name if listing.target else '')}")
+        print(f"商品链接: {safe_cell(listing.url)}")
+        print(f"商品标题: {safe_cell(listing.title)}")
+        print(f"价格: {safe_cell(listing.price)}")
+        print(f"违规类别: {'、'.join(labels.get(c, c) for c in lead.categories)}")
+        print(
+            f"首次发现 {lead.first_seen:%Y-%m-%d %H:%M:%S} UTC，最近发现 {lead.last_seen:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        print("命中:")
+        for h in lead.hits:
+            print(
+                f"  [{labels.get(h['category'], h['category'])}] {safe_cell(h['term'])} "
+                f"({h['field']} {h['start']}-{h['end']}): {safe_cell(h.get('snippet', ''))}"
+            )
+        print("证据:")
+        for ev in lead.evidence:
+            print(
+                f"  {ev.captured_at:%Y-%m-%d %H:%M:%S} UTC  {ev.manifest_path}  sha256 {ev.manifest_sha256}"
+            )
+        if lead.events:
+            print("处理记录:")
+            for e in lead.events:
+                print(
+                    f"  {e.at:%Y-%m-%d %H:%M:%S} UTC {e.reviewer}: {e.from_status} -> {e.to_status}"
+                    + (f" ({safe_cell(e.note)})" if e.note else "")
+                )
+        return 0
+    if args.leads_cmd == "status":
+        try:
+            lead = records.set_status(
+                args.id, args.status, case_no=args.case_no, note=args.note, reviewer=args.reviewer
+            )
+        except (ValueError, LookupError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"线索 {lead.id} -> {lead.status}")
+        return 0
+    n = export_csv(records.leads(args.status, args.category), args.csv, labels, args.header)
+    print(f"已导出 {n} 条线索 exported {n} lead(s) to {args.csv}")
+    return 0
+
+
+def verify_evidence(config) -> list[tuple[int, str]]:
+    """(lead id, problem) for every capture whose files or chain do not hold."""
+    from monitor.evidence import EvidenceStore
+
+    store = EvidenceStore(config.evidence_dir)
+    problems: list[tuple[int, str]] = []
+    previous: dict[int, str | None] = {}
+    for ev in _records(config).evidence():
+        path = Path(ev.manifest_path)
+        for p in store.verify_manifest(path, ev.manifest_sha256):
+            problems.append((ev.lead_id, p))
+        expected_prev = previous.get(ev.lead_id)
+        if ev.lead_id in previous and store.previous_of(path) != expected_prev:
+            problems.append(
+                (ev.lead_id, f"chain broken at {path.name}: previous manifest does not match")
+            )
+        previous[ev.lead_id] = ev.manifest_sha256
+    return problems
+
+
+def cmd_evidence(args) -> int:
+    config = _config(args)
+    problems = verify_evidence(config)
+    count = sum(1 for _ in _records(config).evidence())
+    if not problems:
+        print(f"证据校验通过 all {count} evidence capture(s) verified")
+        return 0
+    for lead_id, problem in problems:
+        print(f"线索 {lead_id}: {problem}", file=sys.stderr)
+    failed = sorted({lid for lid, _ in problems})
+    print(
+        f"证据校验失败 evidence failed for lead(s): {', '.join(map(str, failed))}", file=sys.stderr
+    )
+    return 1
+
+
+def cmd_runs(args) -> int:
+    config = _config(args)
+    records = _records(config)
+    if args.runs_cmd == "show":
+        run = records.run(args.id)
+        if run is None:
+            print(f"no run {args.id}", file=sys.stderr)
+            return 1
+        print(
+            json.dumps(
+                {
+                    "id": run.id,
+                    "kind": run.kind,
+                    "status": run.status,
+                    "exit_code": run.exit_code,
+                    "started_at": run.started_at.isoformat(),
+                    "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                    "log": run.log_path,
+                    "stats": run.stats,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for run in records.runs():
+        t = (run.stats or {}).get("totals", {})
+        print(
+            f"#{run.id} {run.kind:8} {run.status:8} {run.started_at:%Y-%m-%d %H:%M} "
+            f"pages {t.get('pages', 0)} listings {t.get('listings', 0)} new leads {t.get('leads_new', 0)}"
+        )
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def cmd_demo(args) -> int:
+    from contextlib import ExitStack
+
+    from monitor.config import load_config
+    from monitor.crawl import run_targets
+    from monitor.demo import serve_demo_shops, write_demo_config
+    from monitor.export import export_csv
+    from monitor.records import Records
+
+    workdir = Path(args.workdir).resolve()
+    console = _console()
+    with ExitStack() as stack:
+        servers = serve_demo_shops(stack)
+        config = load_config(write_demo_config(workdir, servers))
+        console.print(
+            "演示商城已在本机启动 demo shops on 127.0.0.1: "
+            + "，".join(f"{t.name} {t.url}" for t in config.targets)
+        )
+        report = run_targets(
+            config, config.targets, "demo", on_target_done=lambda o: _print_outcome(console, o)
+        )
+    records = Records(config.database_url)
+    labels = _labels(config)
+    leads = records.leads()
+    print_leads_table(leads, labels, console)
+    csv_path = workdir / "leads.csv"
+    export_csv(leads, csv_path, labels)
+    console.print(f"线索表格 CSV (Excel 可直接打开): {csv_path}")
+    console.print(
+        f"证据目录 evidence: {config.evidence_dir}   数据库 database: {config.database_url}"
+    )
+    return report.exit_code
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="monitor", description="网络交易监测爬虫 marketplace monitoring crawler"
+    )
+    p.add_argument(
+        "--config",
+        help="config file (default: $MONITOR_CONFIG, ./config.yaml, the project's config.yaml)",
+    )
+    p.add_argument("--version", action="version", version=f"monitor {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    sub.add_parser("init", help="create or upgrade the database").set_defaults(func=cmd_init)
+
+    c = sub.add_parser("crawl", help="one-off crawl of a URL or a configured target")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--url")
+    g.add_argument("--target")
+    c.add_argument("--name", help="target name to file the leads under (with --url)")
+    c.set_defaults(func=cmd_crawl)
+
+    sub.add_parser("nightly", help="crawl every enabled target").set_defaults(func=cmd_nightly)
+
+    s = sub.add_parser("scan", help="match a JSONL file of listings; one JSON line out per record")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_scan)
+
+    lx = sub.add_parser("lexicon", help="check, count or explain the lexicon")
+    lsub = lx.add_subparsers(dest="lexicon_cmd", required=True)
+    for name in ("check", "stats"):
+        q = lsub.add_parser(name)
+        q.add_argument("--dir", help="lexicon folder (default: the config's)")
+    q = lsub.add_parser("explain")
+    q.add_argument("text")
+    q.add_argument("--dir")
+    lx.set_defaults(func=cmd_lexicon)
+
+    ld = sub.add_parser("leads", help="list, show, review and export leads")
+    lsub = ld.add_subparsers(dest="leads_cmd", required=True)
+    q = lsub.add_parser("list")
+    q.add_argument("--status")
+    q.add_argument("--category")
+    q = lsub.add_parser("show")
+    q.add_argument("id", type=int)
+    q = lsub.add_parser("status")
+    q.add_argument("id", type=int)
+    q.add_argument("status")
+    q.add_argument("--case-no")
+    q.add_argument("--note")
+    q.add_argument("--reviewer")
+    q = lsub.add_parser("export")
+    q.add_argument("--csv", required=True)
+    q.add_argument("--header", choices=("zh", "en"), default="zh")
+    q.add_argument("--status")
+    q.add_argument("--category")
+    ld.set_defaults(func=cmd_leads)
+
+    ev = sub.add_parser("evidence", help="verify evidence files")
+    esub = ev.add_subparsers(dest="evidence_cmd", required=True)
+    esub.add_parser("verify")
+    ev.set_defaults(func=cmd_evidence)
+
+    rn = sub.add_parser("runs", help="past runs and their statistics")
+    rsub = rn.add_subparsers(dest="runs_cmd", required=True)
+    rsub.add_parser("list")
+    q = rsub.add_parser("show")
+    q.add_argument("id", type=int)
+    rn.set_defaults(func=cmd_runs)
+
+    d = sub.add_parser("demo", help="crawl the bundled demo shops and export their leads")
+    d.add_argument("--workdir", default="demo-output")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

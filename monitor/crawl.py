@@ -1,0 +1,198 @@
+"""Run the spiders over a set of targets as one recorded run (nightly, one-off or demo).
+
+Each target gets its own Scrapy crawler (its own stats, page budget and robots setting);
+``crawl.targets_at_once`` of them run together in one reactor. When all are done the run's
+statistics, per target and in all, go into its CrawlRun row, and the log into logs/run-N.log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from monitor.config import Config, Target
+from monitor.records import Records
+
+COUNTERS = {
+    "pages": "response_received_count",
+    "listings": "monitor/listings",
+    "unchanged": "monitor/unchanged",
+    "flagged": "monitor/flagged",
+    "leads_new": "monitor/leads_new",
+    "leads_updated": "monitor/leads_updated",
+    "leads_removed": "monitor/leads_removed",
+    "evidence": "monitor/evidence_captured",
+    "offsite_filtered": "scope/filtered",
+}
+
+
+@dataclass
+class TargetOutcome:
+    name: str
+    url: str
+    crawled: bool
+    reason: str = ""
+    counts: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    exit_code: int
+    log_path: Path
+    targets: list[TargetOutcome]
+
+    @property
+    def totals(self) -> dict:
+        out: dict = {}
+        for t in self.targets:
+            for k, v in t.counts.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _outcome(target: Target, stats: dict, failure: str | None) -> TargetOutcome:
+    counts = {name: int(stats.get(key, 0) or 0) for name, key in COUNTERS.items()}
+    errors = {
+        k.split("/", 2)[2]: int(v) for k, v in stats.items() if k.startswith("monitor/errors/")
+    }
+    start_failed = stats.get("monitor/start_failed")
+    reason = failure or (f"start page failed: {start_failed}" if start_failed else "")
+    return TargetOutcome(target.name, target.url, not reason, reason, counts, errors)
+
+
+def crawler_settings(
+    config: Config, run_id: int | None, log_path: Path | None, target: Target | None = None
+):
+    from scrapy.settings import Settings
+    from scrapy.utils.project import get_project_settings
+
+    settings: Settings = get_project_settings()
+    crawl = config.crawl
+    settings.setdict(
+        {
+            "MONITOR_CONFIG": str(config.path) if config.path else "",
+            "MONITOR_RUN_ID": run_id or 0,
+            "CONCURRENT_REQUESTS": crawl["concurrency"],
+            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["per_target_concurrency"],
+            "DOWNLOAD_DELAY": crawl["delay"],
+            "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
+            "ROBOTSTXT_OBEY": crawl["obey_robots"],
+            "DOWNLOAD_MAXSIZE": crawl["max_page_bytes"],
+            "CLOSESPIDER_PAGECOUNT": crawl["page_budget"],
+            "DEPTH_LIMIT": crawl["depth_limit"],
+            "DOWNLOAD_TIMEOUT": crawl["download_timeout"],
+            "USER_AGENT": crawl["user_agent"],
+        },
+        priority="cmdline",
+    )
+    if target is not None and target.obey_robots is not None:
+        settings.set("ROBOTSTXT_OBEY", target.obey_robots, priority="cmdline")
+    if log_path is not None:
+        settings.set("LOG_FILE", str(log_path), priority="cmdline")
+        settings.set("LOG_FILE_APPEND", True, priority="cmdline")
+    return settings
+
+
+def run_targets(
+    config: Config,
+    targets: list[Target],
+    kind: str,
+    on_target_done: Callable[[TargetOutcome], None] | None = None,
+) -> RunReport:
+    """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
+    from scrapy.crawler import Crawler, CrawlerProcess
+
+    from monitor.db import init_db
+
+    init_db(config.database_url)
+    records = Records(config.database_url)
+    config.logs_dir.mkdir(parents=True, exist_ok=True)
+    run_id = records.start_run(kind)
+    log_path = config.logs_dir / f"run-{run_id}.log"
+    with records.sessions.begin() as s:
+        from monitor.models import CrawlRun
+
+        s.get(CrawlRun, run_id).log_path = str(log_path)
+    for t in targets:
+        records.ensure_target(
+            t.name, t.url, t.kind, platform=t.platform, region=t.region, credit_code=t.credit_code
+        )
+
+    from scrapy.utils.reactor import install_reactor, is_reactor_installed
+
+    settings = crawler_settings(config, run_id, log_path)
+    if not is_reactor_installed():  # before anything imports twisted's default reactor
+        install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
+    process = CrawlerProcess(settings)
+    from twisted.internet import defer, reactor
+
+    from spiders.site import SiteSpider
+
+    outcomes: list[TargetOutcome] = []
+    semaphore = defer.DeferredSemaphore(max(1, config.crawl["targets_at_once"]))
+
+    def crawl_one(target: Target):
+        crawler = Crawler(SiteSpider, crawler_settings(config, run_id, log_path, target))
+        d = process.crawl(
+            crawler,
+            url=target.url,
+            target=target.name,
+            allowed_hosts=target.allowed_hosts or [],
+            render=target.render,
+        )
+
+        def done(result):
+            failure = None
+            if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
+                failure = getattr(result, "getErrorMessage", lambda: str(result))()
+                logging.getLogger(__name__).error("Target %s failed: %s", target.name, failure)
+            stats = crawler.stats.get_stats() if crawler.stats else {}
+            outcome = _outcome(target, stats, failure)
+            outcomes.append(outcome)
+            if on_target_done:
+                on_target_done(outcome)
+
+        d.addBoth(done)
+        return d
+
+    everything = defer.DeferredList([semaphore.run(crawl_one, t) for t in targets])
+    everything.addBoth(lambda _: reactor.callLater(0, reactor.stop))
+    process.start(stop_after_crawl=False)
+
+    order = {t.name: i for i, t in enumerate(targets)}
+    outcomes.sort(key=lambda o: order.get(o.name, 0))
+    exit_code = 0 if all(o.crawled for o in outcomes) and len(outcomes) == len(targets) else 1
+    report = RunReport(run_id, exit_code, log_path, outcomes)
+    status = (
+        "ok"
+        if exit_code == 0
+        else ("failed" if not any(o.crawled for o in outcomes) else "partial")
+    )
+    errors_total: dict = {}
+    for o in outcomes:
+        for k, v in o.errors.items():
+            errors_total[k] = errors_total.get(k, 0) + v
+    records.finish_run(
+        run_id,
+        status,
+        exit_code,
+        {
+            "totals": report.totals,
+            "errors": errors_total,
+            "targets": {
+                o.name: {
+                    "url": o.url,
+                    "crawled": o.crawled,
+                    "reason": o.reason,
+                    **o.counts,
+                    "errors": o.errors,
+                }
+                for o in outcomes
+            },
+        },
+    )
+    return report

@@ -1,0 +1,1 @@
+"""Downloader middlewares wired by monitor.settings."""

@@ -1,0 +1,43 @@
+"""The items spiders yield and pipelines consume (plain dataclasses; Scrapy adapts them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class ListingItem:
+    """One product page as fetched, with what the match and evidence pipelines add."""
+
+    target: str
+    url: str
+    final_url: str
+    title: str
+    text: str
+    price: str | None
+    status: int
+    headers: dict
+    raw_body: bytes
+    fetched_at: datetime
+    source: str = ""  # jsonld | microdata | opengraph | page
+    rendered_dom: str | None = None
+    screenshot: bytes | None = None
+    screenshot_missing: str | None = None
+    # set by the pipelines
+    unchanged: bool = False
+    categories: list[str] = field(default_factory=list)
+    hits: list[dict] = field(default_factory=list)
+    manifest_path: str | None = None
+    manifest_sha256: str | None = None
+    previous_sha256: str | None = None
+
+
+@dataclass
+class ListingGone:
+    """A listing URL that answered 404 or 410: its lead, if any, becomes removed."""
+
+    target: str
+    url: str
+    status: int
+    fetched_at: datetime

@@ -1,0 +1,81 @@
+"""`monitor lexicon check | stats | explain`: what an analyst runs after editing keywords/."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from monitor.errors import LexiconError
+from monitor.lexicon.loader import load_lexicon
+from monitor.lexicon.matcher import Matcher
+
+
+def problems(directory: Path) -> list[str]:
+    """Warnings about a loadable lexicon: duplicates, self-cancelling terms, jieba splits."""
+    lex = load_lexicon(directory)
+    matcher = Matcher(lex)
+    out = []
+    seen: dict[tuple[str, str], str] = {}
+    for t in lex.terms:
+        key = (t.category, t.key)
+        if key in seen and seen[key] != t.source:
+            out.append(f"{t.source}: duplicate term {t.text!r} (also at {seen[key]})")
+        seen.setdefault(key, t.source)
+    for t in lex.terms:
+        excl = set(t.exclusions) | set(lex.categories[t.category].exclusions)
+        if t.key in excl:
+            out.append(f"{t.source}: term {t.text!r} is also an exclusion, so it can never hit")
+        if (
+            any(t.key.startswith(cue) or t.key.endswith(cue) for cue in lex.negation_before)
+            and len(t.key) > 2
+        ):
+            pass
+    for t in lex.terms:
+        if matcher.match({"text": t.text}).categories == []:
+            words = "/".join(matcher.segment(t.key))
+            out.append(
+                f"{t.source}: term {t.text!r} does not hit on its own (jieba: {words}; or an exclusion/cue cancels it)"
+            )
+    return out
+
+
+def run_check(directory: Path) -> int:
+    try:
+        found = problems(directory)
+    except LexiconError as exc:
+        print(f"error: {exc}")
+        return 2
+    for line in found:
+        print(line)
+    print(f"{len(found)} problem(s) in {directory}")
+    return 1 if found else 0
+
+
+def run_stats(directory: Path) -> int:
+    lex = load_lexicon(directory)
+    terms = Counter(t.category for t in lex.terms)
+    combos = Counter(c.category for c in lex.combos)
+    print(f"{'category':20} {'label':12} {'terms':>6} {'combos':>6} {'excl':>5}  severity")
+    for cid, cat in sorted(lex.categories.items()):
+        excl = len(cat.exclusions) + sum(len(t.exclusions) for t in lex.terms if t.category == cid)
+        print(f"{cid:20} {cat.label:12} {terms[cid]:6} {combos[cid]:6} {excl:5}  {cat.severity}")
+    print(
+        f"cues: {len(lex.negation_before)} negation, {len(lex.warning_after)} warning (window {lex.cue_window})"
+    )
+    return 0
+
+
+def run_explain(directory: Path, text: str) -> int:
+    matcher = Matcher(load_lexicon(directory))
+    norm, decisions = matcher.explain(text)
+    print(f"原文 original:    {text}")
+    print(f"归一化 normalised: {norm.text}")
+    print(f"分词 words:        {'/'.join(matcher.segment(norm.text))}")
+    if not decisions:
+        print("无候选 no candidates")
+    for d in decisions:
+        mark = "命中 HIT " if d.kept else "排除 drop"
+        print(
+            f"  {mark} [{d.category}] {d.term} @ {d.start}-{d.end} '{text[d.start : d.end]}': {d.reason}"
+        )
+    return 0

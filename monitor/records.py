@@ -1,0 +1,265 @@
+"""Reading and writing the records: what the store pipeline, the CLI and the console share.
+
+A listing URL has one Listing row and at most one Lead; seeing it again updates both and adds
+an Evidence row for the new capture, never a second lead. Each write is one transaction.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from monitor.db import session_factory
+from monitor.models import (
+    LEAD_STATUSES,
+    CrawlRun,
+    Evidence,
+    Lead,
+    LeadEvent,
+    Listing,
+    Target,
+    utcnow,
+)
+
+# Statuses a reviewer set by hand; the crawler does not move a lead out of them.
+REVIEWED = ("dismissed", "case")
+
+
+def content_hash(title: str, text: str, price: str | None) -> str:
+    """What makes a listing 'unchanged': its title, text and price."""
+    h = hashlib.sha256()
+    for part in (title or "", text or "", price or ""):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass
+class SaveResult:
+    listing_id: int
+    lead_id: int | None
+    lead_created: bool
+    lead_updated: bool
+    unchanged: bool
+
+
+class Records:
+    """The records of one database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.sessions = session_factory(database_url)
+
+    # -- targets and runs ------------------------------------------------------------------
+
+    def ensure_target(self, name: str, url: str, kind: str = "site", **extra) -> int:
+        with self.sessions.begin() as s:
+            target = s.scalar(select(Target).where(Target.name == name))
+            if target is None:
+                target = Target(name=name, url=url, kind=kind, **extra)
+                s.add(target)
+            else:
+                target.url, target.kind = url, kind
+                for key, value in extra.items():
+                    if value is not None:
+                        setattr(target, key, value)
+            s.flush()
+            return target.id
+
+    def start_run(self, kind: str, log_path: str | None = None) -> int:
+        with self.sessions.begin() as s:
+            run = CrawlRun(kind=kind, status="running", stats={}, log_path=log_path)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, status: str, exit_code: int, stats: dict) -> None:
+        with self.sessions.begin() as s:
+            run = s.get(CrawlRun, run_id)
+            run.status, run.exit_code, run.stats, run.finished_at = (
+                status,
+                exit_code,
+                stats,
+                utcnow(),
+            )
+
+    def runs(self, limit: int = 20) -> list[CrawlRun]:
+        with self.sessions() as s:
+            return list(s.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)))
+
+    def run(self, run_id: int) -> CrawlRun | None:
+        with self.sessions() as s:
+            return s.get(CrawlRun, run_id)
+
+    # -- listings and leads ---------------------------------------------------------------
+
+    def listing_hash(self, url: str) -> str | None:
+        with self.sessions() as s:
+            return s.scalar(select(Listing.content_hash).where(Listing.url == url))
+
+    def previous_manifest(self, url: str) -> str | None:
+        """The newest manifest sha256 captured for this listing URL, to chain the next one to."""
+        with self.sessions() as s:
+            return s.scalar(
+                select(Evidence.manifest_sha256)
+                .join(Lead, Evidence.lead_id == Lead.id)
+                .join(Listing, Lead.listing_id == Listing.id)
+                .where(Listing.url == url)
+                .order_by(Evidence.id.desc())
+                .limit(1)
+            )
+
+    def save_listing(
+        self,
+        *,
+        target_id: int | None,
+        url: str,
+        title: str,
+        text: str,
+        price: str | None,
+        status: int | None,
+        seen_at: datetime,
+        categories: list[str],
+        hits: list[dict],
+        manifest_path: str | None = None,
+        manifest_sha256: str | None = None,
+        previous_sha256: str | None = None,
+        run_id: int | None = None,
+    ) -> SaveResult:
+        """Record one crawled listing and, when flagged, its lead and evidence."""
+        chash = content_hash(title, text, price)
+        with self.sessions.begin() as s:
+            listing = s.scalar(select(Listing).where(Listing.url == url))
+            unchanged = listing is not None and listing.content_hash == chash
+            if listing is None:
+                listing = Listing(url=url, target_id=target_id, first_seen=seen_at)
+                s.add(listing)
+            listing.title, listing.text, listing.price = title, text, price
+            listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
+            if target_id is not None:
+                listing.target_id = target_id
+            s.flush()
+            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+            created = updated = False
+            if categories:
+                if lead is None:
+                    lead = Lead(listing_id=listing.id, first_seen=seen_at, status="new")
+                    s.add(lead)
+                    created = True
+                else:
+                    updated = True
+                    if lead.status in ("rectified", "removed"):
+                        self._event(s, lead, "new", "system", "违规内容再次出现，线索重新打开")
+                        lead.status = "new"
+                lead.categories, lead.hits = categories, hits
+                lead.last_seen, lead.updated_at = seen_at, utcnow()
+                s.flush()
+                if manifest_sha256:
+                    exists = s.scalar(
+                        select(Evidence.id).where(Evidence.manifest_sha256 == manifest_sha256)
+                    )
+                    if exists is None:
+                        s.add(
+                            Evidence(
+                                lead_id=lead.id,
+                                run_id=run_id,
+                                manifest_path=manifest_path,
+                                manifest_sha256=manifest_sha256,
+                                previous_sha256=previous_sha256,
+                                captured_at=seen_at,
+                            )
+                        )
+            elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
+                self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
+                lead.status, lead.updated_at = "rectified", utcnow()
+                updated = True
+            return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
+
+    def mark_removed(self, url: str, status: int | None, seen_at: datetime) -> int | None:
+        """A flagged listing that is gone (404/410): its lead becomes removed."""
+        with self.sessions.begin() as s:
+            listing = s.scalar(select(Listing).where(Listing.url == url))
+            if listing is None:
+                return None
+            listing.http_status, listing.last_seen = status, seen_at
+            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+            if lead is None or lead.status in REVIEWED + ("removed",):
+                return None
+            self._event(s, lead, "removed", "system", f"商品页已下架（HTTP {status}）")
+            lead.status, lead.updated_at = "removed", utcnow()
+            return lead.id
+
+    @staticmethod
+    def _event(s: Session, lead: Lead, to_status: str, reviewer: str, note: str | None) -> None:
+        s.add(
+            LeadEvent(
+                lead_id=lead.id,
+                reviewer=reviewer,
+                from_status=lead.status,
+                to_status=to_status,
+                note=note,
+            )
+        )
+
+    def set_status(
+        self,
+        lead_id: int,
+        status: str,
+        *,
+        case_no: str | None = None,
+        note: str | None = None,
+        reviewer: str | None = None,
+    ) -> Lead:
+        if status not in LEAD_STATUSES:
+            raise ValueError(f"unknown status {status!r} (one of {', '.join(LEAD_STATUSES)})")
+        if status == "case" and not case_no:
+            raise ValueError("status case needs --case-no")
+        with self.sessions.begin() as s:
+            lead = s.get(Lead, lead_id)
+            if lead is None:
+                raise LookupError(f"no lead {lead_id}")
+            self._event(s, lead, status, reviewer or getpass.getuser(), note)
+            lead.status, lead.updated_at = status, utcnow()
+            if case_no:
+                lead.case_no = case_no
+            return lead
+
+    def leads(self, status: str | None = None, category: str | None = None) -> list[Lead]:
+        with self.sessions() as s:
+            q = (
+                select(Lead)
+                .options(
+                    selectinload(Lead.listing).selectinload(Listing.target),
+                    selectinload(Lead.evidence),
+                    selectinload(Lead.events),
+                )
+                .order_by(Lead.id)
+            )
+            if status:
+                q = q.where(Lead.status == status)
+            leads = list(s.scalars(q))
+        if category:
+            leads = [lead for lead in leads if category in (lead.categories or [])]
+        return leads
+
+    def lead(self, lead_id: int) -> Lead | None:
+        with self.sessions() as s:
+            return s.scalar(
+                select(Lead)
+                .where(Lead.id == lead_id)
+                .options(
+                    selectinload(Lead.listing).selectinload(Listing.target),
+                    selectinload(Lead.evidence),
+                    selectinload(Lead.events),
+                )
+            )
+
+    def evidence(self) -> Iterator[Evidence]:
+        with self.sessions() as s:
+            yield from s.scalars(select(Evidence).order_by(Evidence.lead_id, Evidence.id))

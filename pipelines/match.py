@@ -1,0 +1,36 @@
+"""Match each listing against the lexicon; mark unchanged listings so later stages skip them."""
+
+from __future__ import annotations
+
+from monitor.items import ListingItem
+from monitor.lexicon import matcher_for
+from monitor.records import content_hash
+from pipelines.common import crawler_config, crawler_records
+
+
+class MatchPipeline:
+    def __init__(self, matcher, records, stats) -> None:
+        self.matcher = matcher
+        self.records = records
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        config = crawler_config(crawler)
+        return cls(matcher_for(config.lexicon_dir), crawler_records(crawler), crawler.stats)
+
+    def process_item(self, item, spider=None):
+        if not isinstance(item, ListingItem):
+            return item
+        self.stats.inc_value("monitor/listings")
+        known = self.records.listing_hash(item.url)
+        if known is not None and known == content_hash(item.title, item.text, item.price):
+            item.unchanged = True
+            self.stats.inc_value("monitor/unchanged")
+            return item
+        result = self.matcher.match({"title": item.title, "text": item.text})
+        item.categories = result.categories
+        item.hits = [h.as_dict() for h in result.hits]
+        if result.flagged:
+            self.stats.inc_value("monitor/flagged")
+        return item

@@ -1,0 +1,1 @@
+"""Scrapy spiders: site (self-built shops) and storefront (JS-rendered platform shops)."""

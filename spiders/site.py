@@ -1,0 +1,129 @@
+"""The site spider: crawl one self-built shop and yield its product pages as listings.
+
+    scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME]
+
+Follows links on the target only (TargetScopeMiddleware enforces it), recognises product
+pages with :func:`monitor.extract.extract_listing`, and yields a ListingItem with the
+decoded text and the raw bytes and headers as served. A listing URL that answers 404/410
+yields ListingGone so its lead can be marked removed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+
+from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
+from monitor.extract import extract_listing
+from monitor.items import ListingGone, ListingItem
+from spiders.errors import failure_kind
+
+SKIP_EXTENSIONS = [
+    "jpg",
+    "jpeg",
+    "png",
+    "gif",
+    "webp",
+    "svg",
+    "ico",
+    "css",
+    "js",
+    "pdf",
+    "zip",
+    "rar",
+    "mp4",
+    "mp3",
+    "avi",
+    "mov",
+    "exe",
+    "apk",
+    "woff",
+    "woff2",
+    "ttf",
+    "xls",
+    "xlsx",
+    "doc",
+    "docx",
+]
+
+
+class SiteSpider(scrapy.Spider):
+    name = "site"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        target: str | None = None,
+        allowed_hosts: str | list | None = None,
+        render: str | bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not url:
+            raise ValueError("the site spider needs a start URL: scrapy crawl site -a url=URL")
+        self.start_url = url
+        self.target_name = target or urlsplit(url).hostname or url
+        if isinstance(allowed_hosts, str):
+            allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+        self.allowed_hosts = allowed_hosts or []
+        self.render = str(render).lower() in ("1", "true", "yes")
+        self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
+
+    async def start(self):
+        yield scrapy.Request(
+            self.start_url,
+            callback=self.parse,
+            errback=self.on_error,
+            dont_filter=True,
+            meta={"start": True},
+        )
+
+    def parse(self, response):
+        if not isinstance(response, TextResponse):
+            return
+        item = self.listing(response)
+        if item is not None:
+            yield item
+        for link in self.links.extract_links(response):
+            yield response.follow(link.url, callback=self.parse, errback=self.on_error)
+
+    def listing(self, response: TextResponse) -> ListingItem | None:
+        found = extract_listing(response.text, response.url)
+        if found is None:
+            return None
+        raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
+        return ListingItem(
+            target=self.target_name,
+            url=response.meta.get("redirect_urls", [response.url])[0],
+            final_url=response.url,
+            title=found.title,
+            text=found.text,
+            price=found.price,
+            status=response.status,
+            headers=raw.get("headers") or headers_as_dict(response.headers),
+            raw_body=raw.get("body", response.body),
+            fetched_at=datetime.now(timezone.utc),
+            source=found.source,
+        )
+
+    def on_error(self, failure):
+        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            return  # filtered on purpose (off target, robots.txt); counted by its middleware
+        kind = failure_kind(failure)
+        request = failure.request
+        self.crawler.stats.inc_value(f"monitor/errors/{kind}")
+        if request.meta.get("start"):
+            self.crawler.stats.set_value("monitor/start_failed", kind)
+        if failure.check(HttpError) and failure.value.response.status in (404, 410):
+            yield ListingGone(
+                self.target_name,
+                request.url,
+                failure.value.response.status,
+                datetime.now(timezone.utc),
+            )
