@@ -99,31 +99,32 @@ def cmd_nightly(args) -> int:
 
 
 def cmd_scan(args) -> int:
+    import orjson
+
     from monitor.lexicon import matcher_for
 
     config = _config(args)
     matcher = matcher_for(config.lexicon_dir)
-    path = Path(args.file)
-    out = sys.stdout
+    out = sys.stdout.buffer
     batch: list[dict] = []
 
     def flush() -> None:
-        for rec, res in zip(batch, matcher.match_many(batch), strict=True):
-            out.write(
-                json.dumps(
-                    {
-                        "id": rec.get("id"),
-                        "categories": res.categories,
-                        "hits": [h.as_dict() for h in res.hits],
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
+        lines = [
+            orjson.dumps(
+                {
+                    "id": rec.get("id"),
+                    "categories": res.categories,
+                    "hits": [h.as_dict() for h in res.hits],
+                }
             )
+            for rec, res in zip(batch, matcher.match_many(batch), strict=True)
+        ]
+        if lines:
+            out.write(b"\n".join(lines) + b"\n")
         batch.clear()
 
     try:
-        fh = sys.stdin if args.file == "-" else path.open(encoding="utf-8")
+        fh = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")
     except OSError as exc:
         raise UserInputError(args.file, None, f"cannot read: {exc.strerror}") from None
     with fh:
@@ -131,15 +132,16 @@ def cmd_scan(args) -> int:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise UserInputError(args.file, lineno, f"not a JSON object ({exc.msg})") from None
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise UserInputError(args.file, lineno, f"not a JSON object ({exc})") from None
             if not isinstance(rec, dict):
                 raise UserInputError(args.file, lineno, "not a JSON object")
             batch.append(rec)
             if len(batch) >= 2000:
                 flush()
     flush()
+    out.flush()
     return 0
 
 

@@ -54,7 +54,7 @@ def load_yaml(path: str | Path, error: type = UserInputError) -> tuple[Any, Line
     except OSError as exc:
         raise error(file, None, f"cannot read: {exc.strerror}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import ahocorasick
+import ahocorasick_rs
 
 from monitor.lexicon.loader import Combo, Lexicon, Term, load_lexicon
-from monitor.lexicon.normalize import HAN, Normalized, normalize
+from monitor.lexicon.normalize import HAN, Normalized, fold_and_flag, normalize
 
 DEFAULT_FIELDS = ("title", "text")
 SNIPPET_CONTEXT = 15
@@ -37,7 +37,8 @@ CLAUSE_MAX = 24
 # What ends a clause: sentence punctuation, brackets, whitespace and line breaks.
 _RE_CLAUSE_END = re.compile(r"[\s,.;:!?，。；：！？、()\[\]{}<>（）【】《》〈〉「」『』\"“”‘’|/]")
 _RE_HAN = re.compile(f"[{HAN}]")
-_SEP = "\n"
+_SEP = "\x00"
+_RE_SEP = re.compile(_SEP)
 
 T_TERM, T_COMBO, T_EXCL, T_NEG, T_WARN = range(5)
 
@@ -97,30 +98,29 @@ class Matcher:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lexicon = lexicon
-        self._automaton = ahocorasick.Automaton()
-        entries: dict[str, list[tuple]] = {}
+        # Two automata: words that can make a hit (scanned over everything), and the context
+        # that can cancel one (scanned only over fields that have a candidate).
+        words: dict[str, list[tuple]] = {}
         for term in lexicon.terms:
-            entries.setdefault(term.key, []).append((T_TERM, term))
+            words.setdefault(term.key, []).append((T_TERM, term))
         for idx, combo in enumerate(lexicon.combos):
-            for side, words in ((0, combo.left), (1, combo.right)):
-                for w in words:
-                    entries.setdefault(w, []).append((T_COMBO, (idx, side)))
+            for side, parts in ((0, combo.left), (1, combo.right)):
+                for w in parts:
+                    words.setdefault(w, []).append((T_COMBO, (idx, side)))
+        context: dict[str, list[tuple]] = {}
         exclusion_keys = {x for t in lexicon.terms for x in t.exclusions}
         exclusion_keys |= {x for c in lexicon.combos for x in c.exclusions}
         exclusion_keys |= {x for c in lexicon.categories.values() for x in c.exclusions}
         for x in exclusion_keys:
-            entries.setdefault(x, []).append((T_EXCL, x))
+            context.setdefault(x, []).append((T_EXCL, x))
         for cue in lexicon.negation_before:
-            entries.setdefault(cue, []).append((T_NEG, cue))
+            context.setdefault(cue, []).append((T_NEG, cue))
         for cue in lexicon.warning_after:
-            entries.setdefault(cue, []).append((T_WARN, cue))
-        for key, payload in entries.items():
-            self._automaton.add_word(key, (len(key), tuple(payload)))
-        if entries:
-            self._automaton.make_automaton()
-        self._has_words = bool(entries)
+            context.setdefault(cue, []).append((T_WARN, cue))
+        self._words = _automaton(words)
+        self._context = _automaton(context)
         self._tokenizer = None
-        self._words = {t.key for t in lexicon.terms} | {
+        self._dictionary = {t.key for t in lexicon.terms} | {
             w for c in lexicon.combos for w in c.left + c.right
         }
 
@@ -135,7 +135,7 @@ class Matcher:
             jieba.setLogLevel(logging.WARNING)
             tok = jieba.Tokenizer()
             tok.initialize()
-            for word in sorted(self._words):
+            for word in sorted(self._dictionary):
                 if _RE_HAN.search(word):
                     tok.add_word(word)
             self._tokenizer = tok
@@ -163,53 +163,79 @@ class Matcher:
     def match_many(
         self, records: list[Mapping[str, str]], names: Iterable[str] | None = None
     ) -> list[MatchResult]:
-        """Match a batch of records in one scan; the order of results follows ``records``."""
+        """Match a batch of records in one scan; the order of results follows ``records``.
+
+        The fields of the whole batch are joined with NUL (scrubbed from the fields first, so
+        nothing spans two fields), folded and scanned at once; only fields with a candidate
+        are normalised again on their own and verified.
+        """
         names = tuple(names or DEFAULT_FIELDS)
         results = [MatchResult() for _ in records]
-        if not self._has_words:
+        if self._words is None:
             return results
-        norms: list[Normalized] = []
+        texts: list[str] = []
         owners: list[tuple[int, str]] = []
-        starts: list[int] = []
-        pieces: list[str] = []
-        pos = 0
         for r, rec in enumerate(records):
             for name in names:
                 value = rec.get(name)
-                if not value or not isinstance(value, str):
-                    continue
-                norm = normalize(value)
-                norms.append(norm)
-                owners.append((r, name))
-                starts.append(pos)
-                pieces.append(norm.text)
-                pos += len(norm.text) + 1
-        if not pieces:
+                if value and isinstance(value, str):
+                    texts.append(value.replace(_SEP, " ") if _SEP in value else value)
+                    owners.append((r, name))
+        if not texts:
             return results
-        batch = _SEP.join(pieces)
-        per_field: dict[int, list[tuple[int, int, tuple]]] = {}
-        interesting: set[int] = set()
-        for end, (length, payload) in self._automaton.iter(batch):
-            start = end - length + 1
-            f = bisect.bisect_right(starts, start) - 1
-            base = starts[f]
-            per_field.setdefault(f, []).append((start - base, end + 1 - base, payload))
-            if any(kind in (T_TERM, T_COMBO) for kind, _ in payload):
-                interesting.add(f)
-        for f in sorted(interesting):
+        folded, flagged = fold_and_flag(_SEP + _SEP.join(texts))
+        separators = [
+            m.start() for m in _RE_SEP.finditer(folded)
+        ]  # field f starts after separators[f]
+        candidates = self._candidate_fields(folded, separators)
+        # Fields where deletions (fillers, zero-width, spaced-out characters) may hide a term
+        # are normalised on their own and scanned again.
+        suspicious = {bisect.bisect_right(separators, int(pos)) - 1 for pos in flagged} - candidates
+        for f in suspicious:
+            if self._candidate_fields(normalize(texts[f]).text, [-1]):
+                candidates.add(f)
+        for f in sorted(candidates):
             r, name = owners[f]
-            results[r].hits.extend(self._verify(norms[f], name, per_field[f], None))
+            field_norm = normalize(texts[f])
+            results[r].hits.extend(
+                self._verify(field_norm, name, self._occurrences(field_norm.text), None)
+            )
         return results
+
+    def _candidate_fields(self, text: str, separators: list[int]) -> set[int]:
+        """Fields of ``text`` holding a term, or both halves of a combination rule.
+
+        ``separators`` are the positions before each field (``[-1]`` for a single field)."""
+        fields: set[int] = set()
+        halves: dict[tuple[int, int], int] = {}  # (field, combo) -> sides seen, as bits
+        ac, info = self._words
+        for idx, start, _ in ac.find_matches_as_indexes(text, overlapping=True):
+            _, _, has_term, sides = info[idx]
+            f = bisect.bisect_right(separators, start) - 1
+            if has_term:
+                fields.add(f)
+            for combo, side in sides:
+                bits = halves.get((f, combo), 0) | (1 << side)
+                halves[(f, combo)] = bits
+                if bits == 3:
+                    fields.add(f)
+        return fields
+
+    def _occurrences(self, text: str) -> list[tuple[int, int, tuple]]:
+        occ = []
+        for automaton in (self._words, self._context):
+            if automaton is not None:
+                ac, info = automaton
+                for idx, start, end in ac.find_matches_as_indexes(text, overlapping=True):
+                    occ.append((start, end, info[idx][1]))
+        occ.sort(key=lambda o: (o[0], o[1]))
+        return occ
 
     def explain(self, text: str, name: str = "text") -> tuple[Normalized, list[Decision]]:
         """Every candidate in ``text`` and why it was kept or dropped."""
         norm = normalize(text)
-        occ = []
-        if self._has_words:
-            for end, (length, payload) in self._automaton.iter(norm.text):
-                occ.append((end - length + 1, end + 1, payload))
         decisions: list[Decision] = []
-        self._verify(norm, name, occ, decisions)
+        self._verify(norm, name, self._occurrences(norm.text), decisions)
         return norm, decisions
 
     # -- verification ---------------------------------------------------------------------
@@ -223,7 +249,9 @@ class Matcher:
             hi += 1
         return lo, hi
 
-    def _on_boundaries(self, text: str, start: int, end: int) -> tuple[bool, str]:
+    def _on_boundaries(
+        self, text: str, start: int, end: int, explain: bool = False
+    ) -> tuple[bool, str]:
         key = text[start:end]
         if not _RE_HAN.search(key):
             before = text[start - 1] if start > 0 else " "
@@ -237,8 +265,9 @@ class Matcher:
         bounds = self._cut(text[lo:hi])
         if start - lo in bounds and end - lo in bounds:
             return True, ""
-        words = "/".join(self.segment(text[lo:hi]))
-        return False, f"not on word boundaries: {words}"
+        if not explain:
+            return False, "not on word boundaries"
+        return False, f"not on word boundaries: {'/'.join(self.segment(text[lo:hi]))}"
 
     def _cancelled(self, text: str, start: int, end: int, exclusions: set[str], occ: list) -> str:
         """Why the span is cancelled by context, or '' when it stands."""
@@ -305,7 +334,7 @@ class Matcher:
             for kind, data in payload:
                 if kind == T_TERM:
                     term: Term = data
-                    ok, reason = self._on_boundaries(text, s, e)
+                    ok, reason = self._on_boundaries(text, s, e, trace is not None)
                     if ok:
                         excl = set(term.exclusions) | set(categories[term.category].exclusions)
                         reason = self._cancelled(text, s, e, excl, occ)
@@ -331,7 +360,7 @@ class Matcher:
                     label = f"{text[ls:le]}+{text[rs:re_]}"
                     reason = ""
                     for ps, pe in ((ls, le), (rs, re_)):
-                        ok, why = self._on_boundaries(text, ps, pe)
+                        ok, why = self._on_boundaries(text, ps, pe, trace is not None)
                         if not ok:
                             reason = f"{text[ps:pe]} {why}"
                             break
@@ -344,6 +373,20 @@ class Matcher:
                     if not reason:
                         keep(label, combo.category, combo.source, start, end)
         return hits
+
+
+def _automaton(entries: dict[str, list[tuple]]):
+    """An Aho-Corasick automaton over the keys, and per key: (length, payload, has_term, combo sides)."""
+    if not entries:
+        return None
+    keys = list(entries)
+    info = []
+    for key in keys:
+        payload = tuple(entries[key])
+        has_term = any(kind == T_TERM for kind, _ in payload)
+        sides = tuple(data for kind, data in payload if kind == T_COMBO)
+        info.append((len(key), payload, has_term, sides))
+    return ahocorasick_rs.AhoCorasick(keys), info
 
 
 def snippet(text: str, start: int, end: int, context: int = SNIPPET_CONTEXT) -> str:
