@@ -20,7 +20,7 @@ from monitor.errors import UserInputError
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _config(args):
@@ -56,6 +56,19 @@ def _print_outcome(console, outcome) -> None:
     console.print(line)
 
 
+def warn_if_no_chromium(console, config, targets) -> None:
+    """One clear warning when screenshots or storefronts need a Chromium that is not there."""
+    from monitor.browser import find_chromium
+
+    needs = config.screenshots or any(t.kind == "storefront" or t.render for t in targets)
+    if needs and find_chromium(config.browser.get("executable_path")) is None:
+        console.print(
+            "[yellow]警告 warning: Chromium not found — storefront targets will not be crawled and "
+            "leads will have no screenshots. Install Debian's chromium and fonts-noto-cjk "
+            "(bash setup.sh does), or set browser.executable_path.[/]"
+        )
+
+
 def _run(config, targets, kind: str) -> int:
     from monitor.crawl import run_targets
 
@@ -64,6 +77,7 @@ def _run(config, targets, kind: str) -> int:
         console.print("没有启用的监测对象 no enabled targets in the config")
         return 0
     console.print(f"开始抓取 {len(targets)} 个监测对象 crawling {len(targets)} target(s) …")
+    warn_if_no_chromium(console, config, targets)
     report = run_targets(config, targets, kind, on_target_done=lambda o: _print_outcome(console, o))
     t = report.totals
     console.print(

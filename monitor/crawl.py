@@ -25,6 +25,7 @@ COUNTERS = {
     "leads_removed": "monitor/leads_removed",
     "evidence": "monitor/evidence_captured",
     "offsite_filtered": "scope/filtered",
+    "screenshots": "monitor/screenshots",
 }
 
 
@@ -59,6 +60,9 @@ def _outcome(target: Target, stats: dict, failure: str | None) -> TargetOutcome:
     errors = {
         k.split("/", 2)[2]: int(v) for k, v in stats.items() if k.startswith("monitor/errors/")
     }
+    counts["screenshot_failures"] = sum(
+        int(v) for k, v in stats.items() if k.startswith("monitor/screenshot_failed/")
+    )
     start_failed = stats.get("monitor/start_failed")
     reason = failure or (f"start page failed: {start_failed}" if start_failed else "")
     return TargetOutcome(target.name, target.url, not reason, reason, counts, errors)
@@ -91,6 +95,26 @@ def crawler_settings(
     )
     if target is not None and target.obey_robots is not None:
         settings.set("ROBOTSTXT_OBEY", target.obey_robots, priority="cmdline")
+    if target is not None and (target.kind == "storefront" or target.render):
+        from monitor.browser import find_chromium, playwright_settings
+        from monitor.downloadermiddlewares.scope import origin
+
+        executable = find_chromium(config.browser.get("executable_path"))
+        if executable:
+            origins = {origin(target.url)} | {
+                (s, h, p)
+                for h in (target.allowed_hosts or [])
+                for s, p in (("http", 80), ("https", 443))
+            }
+            settings.setdict(
+                playwright_settings(
+                    executable,
+                    config.browser["max_pages"],
+                    config.browser["render_timeout"],
+                    origins,
+                ),
+                priority="cmdline",
+            )
     if log_path is not None:
         settings.set("LOG_FILE", str(log_path), priority="cmdline")
         settings.set("LOG_FILE_APPEND", True, priority="cmdline")
@@ -135,15 +159,39 @@ def run_targets(
     outcomes: list[TargetOutcome] = []
     semaphore = defer.DeferredSemaphore(max(1, config.crawl["targets_at_once"]))
 
-    def crawl_one(target: Target):
-        crawler = Crawler(SiteSpider, crawler_settings(config, run_id, log_path, target))
-        d = process.crawl(
-            crawler,
-            url=target.url,
-            target=target.name,
-            allowed_hosts=target.allowed_hosts or [],
-            render=target.render,
+    from monitor.browser import find_chromium
+    from spiders.storefront import StorefrontSpider
+
+    chromium = find_chromium(config.browser.get("executable_path"))
+    if chromium is None and any(t.kind == "storefront" or t.render for t in targets):
+        logging.getLogger(__name__).warning(
+            "Chromium not found: storefront targets cannot be crawled, "
+            "site targets are crawled without rendering or screenshots"
         )
+
+    def crawl_one(target: Target):
+        if target.kind == "storefront" and chromium is None:
+            outcome = _outcome(
+                target,
+                {},
+                "Chromium not found (install Debian's chromium or set browser.executable_path)",
+            )
+            outcomes.append(outcome)
+            if on_target_done:
+                on_target_done(outcome)
+            return defer.succeed(None)
+        kwargs = {
+            "url": target.url,
+            "target": target.name,
+            "allowed_hosts": target.allowed_hosts or [],
+            "render": bool(target.render and chromium),
+        }
+        spider_cls = SiteSpider
+        if target.kind == "storefront":
+            spider_cls = StorefrontSpider
+            kwargs["platform"] = config.platforms.get(target.platform or "", {})
+        crawler = Crawler(spider_cls, crawler_settings(config, run_id, log_path, target))
+        d = process.crawl(crawler, **kwargs)
 
         def done(result):
             failure = None

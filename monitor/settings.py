@@ -40,3 +40,6 @@ ITEM_PIPELINES = {
 # Path of config.yaml (database, evidence folder, lexicon); empty: the default config.
 MONITOR_CONFIG = ""
 MONITOR_RUN_ID = 0
+
+# Scrapy 2.19's remote-control HTTP listener: a nightly crawler opens no ports.
+REMOTE_CONTROL_ENABLED = False

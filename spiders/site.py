@@ -81,7 +81,7 @@ class SiteSpider(scrapy.Spider):
             callback=self.parse,
             errback=self.on_error,
             dont_filter=True,
-            meta={"start": True},
+            meta={"start": True, "playwright": self.render},
         )
 
     def parse(self, response):
@@ -91,7 +91,12 @@ class SiteSpider(scrapy.Spider):
         if item is not None:
             yield item
         for link in self.links.extract_links(response):
-            yield response.follow(link.url, callback=self.parse, errback=self.on_error)
+            yield response.follow(
+                link.url,
+                callback=self.parse,
+                errback=self.on_error,
+                meta={"playwright": self.render},
+            )
 
     def listing(self, response: TextResponse) -> ListingItem | None:
         found = extract_listing(response.text, response.url)

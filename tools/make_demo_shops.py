@@ -132,3 +132,6 @@ if __name__ == "__main__":
         json.dumps(expected(), ensure_ascii=False, indent=1), encoding="utf-8"
     )
     print("demo shops written to", ROOT)
+
+# yungou/ (the JS-rendered storefront: index.html and item.html fetch /api/*.json) is written
+# by hand; its expected categories are kept in expected.json under "yungou".

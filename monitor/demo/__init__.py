@@ -14,7 +14,16 @@ SHOPS = Path(__file__).resolve().parent / "shops"
 DEMO_SHOPS = [  # folder, name, kind
     ("xinyuan", "鑫源优选商城", "site"),
     ("hengda", "恒达五金批发", "site"),
+    ("yungou", "云购旗舰店", "storefront"),
 ]
+YUNGOU = {
+    "listing_links": "a.item",
+    "next_page": "a.next",
+    "wait_for": "#app a.item, #app h2",
+    "title": "h1.title",
+    "description": ".desc",
+    "price": ".price",
+}
 
 
 def write_demo_config(workdir: Path, servers: dict[str, ShopServer]) -> Path:
@@ -25,8 +34,14 @@ def write_demo_config(workdir: Path, servers: dict[str, ShopServer]) -> Path:
         "lexicon": {"dir": str(PROJECT_ROOT / "keywords")},
         "logs": {"dir": "logs"},
         "crawl": {"obey_robots": False},
+        "platforms": {"yungou": YUNGOU},
         "targets": [
-            {"name": name, "url": servers[folder].url, "kind": kind}
+            {
+                "name": name,
+                "url": servers[folder].url,
+                "kind": kind,
+                **({"platform": "yungou"} if folder == "yungou" else {}),
+            }
             for folder, name, kind in DEMO_SHOPS
         ],
     }

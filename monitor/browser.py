@@ -1,0 +1,194 @@
+"""Headless Chromium for evidence: render a flagged listing, keep its DOM, bytes and a screenshot.
+
+Debian's Chromium is used as installed (never `playwright install`). Pages are hostile: each
+capture gets a fresh browser context, requests to any origin other than the listing's are
+aborted (nothing leaves the target, and the closed network is not probed), a capture that
+hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
+``max_pages`` captures run at once. Contexts and pages are always closed, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+LAUNCH_ARGS = [
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+    "--disable-quic",
+    "--disable-features=Translate,MediaRouter,OptimizationHints",
+]
+
+
+def find_chromium(configured: str | None = None) -> str | None:
+    """The Chromium to use: the configured path, else the first one on PATH or in /usr/bin."""
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    for name in CANDIDATES:
+        path = shutil.which(name) or (
+            f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None
+        )
+        if path:
+            return path
+    return None
+
+
+def launch_options(executable: str, headless: bool = True) -> dict:
+    args = list(LAUNCH_ARGS)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
+    return {"executable_path": executable, "headless": headless, "args": args}
+
+
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    p = urlsplit(url)
+    return p.scheme, (p.hostname or "").lower(), p.port or (443 if p.scheme == "https" else 80)
+
+
+class SameOriginOnly:
+    """For PLAYWRIGHT_ABORT_REQUEST: abort a page's requests to other origins (data: is fine)."""
+
+    def __init__(self, origins: set[tuple]) -> None:
+        self.origins = origins
+
+    def __call__(self, request) -> bool:
+        url = request.url
+        if url.startswith(("data:", "blob:", "about:")):
+            return False
+        return origin_of(url) not in self.origins
+
+
+@dataclass
+class Capture:
+    url: str
+    status: int | None
+    headers: dict
+    raw_body: bytes | None
+    dom: str
+    png: bytes | None
+
+
+class CaptureError(Exception):
+    """A page could not be captured (timeout, renderer crash, navigation error)."""
+
+
+class Browser:
+    """One Chromium process shared by the captures of a crawl."""
+
+    def __init__(self, executable: str, max_pages: int = 4, timeout: float = 30.0) -> None:
+        self.executable = executable
+        self.timeout = timeout
+        self.semaphore = asyncio.Semaphore(max(1, max_pages))
+        self._playwright = None
+        self._browser = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self):
+        async with self._lock:
+            if self._browser is None or not self._browser.is_connected():
+                from playwright.async_api import async_playwright
+
+                if self._playwright is None:
+                    self._playwright = await async_playwright().start()
+                self._browser = await self._playwright.chromium.launch(
+                    **launch_options(self.executable)
+                )
+        return self._browser
+
+    async def capture(self, url: str, screenshot: bool = True) -> Capture:
+        """Render ``url``; raise CaptureError if it fails or takes longer than the timeout."""
+        async with self.semaphore:
+            browser = await self._ensure()
+            context = await browser.new_context(
+                viewport={"width": 1280, "height": 900},
+                service_workers="block",
+                locale="zh-CN",
+                accept_downloads=False,
+            )
+            try:
+                return await asyncio.wait_for(self._render(context, url, screenshot), self.timeout)
+            except asyncio.TimeoutError:
+                raise CaptureError(f"render timed out after {self.timeout:g}s") from None
+            except CaptureError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - playwright raises many kinds; the page is hostile
+                raise CaptureError(
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                ) from None
+            finally:
+                try:
+                    await asyncio.wait_for(context.close(), 10)
+                except Exception:  # noqa: BLE001 - a dead renderer can fail to close
+                    pass
+
+    async def _render(self, context, url: str, screenshot: bool) -> Capture:
+        allowed = {origin_of(url)}
+        guard = SameOriginOnly(allowed)
+
+        async def route(r):
+            await (r.abort() if guard(r.request) else r.continue_())
+
+        await context.route("**/*", route)
+        page = await context.new_page()
+        crashed = asyncio.get_running_loop().create_future()
+        page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
+        response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
+        if crashed.done():
+            raise CaptureError("renderer crashed")
+        try:
+            await page.wait_for_load_state("networkidle", timeout=min(5000, self.timeout * 500))
+        except Exception:  # noqa: BLE001 - a page that keeps polling still gets captured
+            pass
+        raw = headers = None
+        status = None
+        if response is not None:
+            status = response.status
+            headers = {k: [v] for k, v in (await response.all_headers()).items()}
+            try:
+                raw = await response.body()
+            except Exception:  # noqa: BLE001
+                raw = None
+        dom = await page.content()
+        png = await page.screenshot(full_page=True, type="png") if screenshot else None
+        return Capture(url, status, headers or {}, raw, dom, png)
+
+    async def close(self) -> None:
+        try:
+            if self._browser is not None:
+                await self._browser.close()
+            if self._playwright is not None:
+                await self._playwright.stop()
+        finally:
+            self._browser = self._playwright = None
+
+
+def playwright_settings(
+    executable: str, max_pages: int = 4, timeout: float = 30.0, origins: set[tuple] | None = None
+) -> dict:
+    """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium."""
+    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    settings = {
+        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(executable),
+        "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max(1, max_pages),
+        "PLAYWRIGHT_MAX_CONTEXTS": 1,
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": timeout * 1000,
+    }
+    if origins:
+        settings["PLAYWRIGHT_ABORT_REQUEST"] = SameOriginOnly(origins)
+    return settings
