@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,13 +57,13 @@ async def run(base: str, pages: int, screenshot: bool, executable: str) -> dict:
     peak = 0.0
     marks = {}
     done = 0
-    stop = asyncio.Event()
+    stop = threading.Event()
 
-    async def sample():
+    def sample():  # in a thread: reading /proc must not stall the event loop being measured
         nonlocal peak
         while not stop.is_set():
             peak = max(peak, tree_rss_mb(os.getpid()))
-            await asyncio.sleep(0.2)
+            time.sleep(0.2)
 
     async def one(i: int):
         nonlocal done
@@ -71,7 +72,8 @@ async def run(base: str, pages: int, screenshot: bool, executable: str) -> dict:
         if done in (100, pages - 100):
             marks[done] = tree_rss_mb(os.getpid())
 
-    sampler = asyncio.create_task(sample())
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t0 = time.perf_counter()
     queue = list(range(pages))
 
@@ -82,7 +84,7 @@ async def run(base: str, pages: int, screenshot: bool, executable: str) -> dict:
     await asyncio.gather(*(worker() for _ in range(4)))
     elapsed = time.perf_counter() - t0
     stop.set()
-    await sampler
+    sampler.join()
     await browser.close()
     return {"pages_per_s": pages / elapsed, "peak_mb": peak, "marks": marks}
 

@@ -89,38 +89,82 @@ class CaptureError(Exception):
 class Browser:
     """One Chromium process shared by the captures of a crawl."""
 
-    def __init__(self, executable: str, max_pages: int = 4, timeout: float = 30.0) -> None:
+    def __init__(
+        self, executable: str, max_pages: int = 4, timeout: float = 30.0, settle: float = 3.0
+    ) -> None:
         self.executable = executable
         self.timeout = timeout
+        self.settle = settle
         self.semaphore = asyncio.Semaphore(max(1, max_pages))
         self._playwright = None
         self._browser = None
         self._lock = asyncio.Lock()
+        self._ctx = None
+        self._ctx_pages = 0
+        self._open: dict = {}
+        self._origins: set[tuple] = set()
+        self._origin_users: dict[tuple, int] = {}
 
-    async def _ensure(self):
-        async with self._lock:
-            if self._browser is None or not self._browser.is_connected():
-                from playwright.async_api import async_playwright
+    RECYCLE = 100  # pages per browser context before a fresh one takes over
 
-                if self._playwright is None:
-                    self._playwright = await async_playwright().start()
-                self._browser = await self._playwright.chromium.launch(
-                    **launch_options(self.executable)
-                )
+    async def _browser_ready(self):
+        if self._browser is None or not self._browser.is_connected():
+            from playwright.async_api import async_playwright
+
+            if self._playwright is None:
+                self._playwright = await async_playwright().start()
+            self._browser = await self._playwright.chromium.launch(
+                **launch_options(self.executable)
+            )
+            self._ctx = None
         return self._browser
+
+    async def _context(self):
+        """The current shared context; a fresh one takes over every RECYCLE pages and the old
+        one is closed when its last page is. New pages in one context are about twice as fast
+        as a context per page. Its route handler lets through only the origins being captured."""
+        async with self._lock:
+            browser = await self._browser_ready()
+            if self._ctx is None or self._ctx_pages >= self.RECYCLE:
+                self._ctx = await browser.new_context(
+                    viewport={"width": 1280, "height": 900},
+                    service_workers="block",
+                    locale="zh-CN",
+                    accept_downloads=False,
+                )
+                self._ctx_pages = 0
+                self._open[self._ctx] = 0
+                guard = SameOriginOnly(self._origins)
+
+                async def route(r):
+                    await (r.abort() if guard(r.request) else r.continue_())
+
+                await self._ctx.route("**/*", route)
+            self._ctx_pages += 1
+            self._open[self._ctx] += 1
+            return self._ctx
+
+    async def _release(self, context) -> None:
+        self._open[context] -= 1
+        if context is not self._ctx and self._open[context] == 0:
+            del self._open[context]
+            try:
+                await asyncio.wait_for(context.close(), 10)
+            except Exception:  # noqa: BLE001 - a dead renderer can fail to close
+                pass
 
     async def capture(self, url: str, screenshot: bool = True) -> Capture:
         """Render ``url``; raise CaptureError if it fails or takes longer than the timeout."""
         async with self.semaphore:
-            browser = await self._ensure()
-            context = await browser.new_context(
-                viewport={"width": 1280, "height": 900},
-                service_workers="block",
-                locale="zh-CN",
-                accept_downloads=False,
-            )
+            origin = origin_of(url)
+            self._origin_users[origin] = self._origin_users.get(origin, 0) + 1
+            self._origins.add(origin)
+            context = await self._context()
+            holder: list = []
             try:
-                return await asyncio.wait_for(self._render(context, url, screenshot), self.timeout)
+                return await asyncio.wait_for(
+                    self._render(context, url, screenshot, holder), self.timeout
+                )
             except asyncio.TimeoutError:
                 raise CaptureError(f"render timed out after {self.timeout:g}s") from None
             except CaptureError:
@@ -130,29 +174,29 @@ class Browser:
                     f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 ) from None
             finally:
-                try:
-                    await asyncio.wait_for(context.close(), 10)
-                except Exception:  # noqa: BLE001 - a dead renderer can fail to close
-                    pass
+                for page in holder:
+                    try:
+                        await asyncio.wait_for(page.close(), 10)
+                    except Exception:  # noqa: BLE001 - a dead renderer can fail to close
+                        pass
+                await self._release(context)
+                self._origin_users[origin] -= 1
+                if not self._origin_users[origin]:
+                    self._origins.discard(origin)
 
-    async def _render(self, context, url: str, screenshot: bool) -> Capture:
-        allowed = {origin_of(url)}
-        guard = SameOriginOnly(allowed)
-
-        async def route(r):
-            await (r.abort() if guard(r.request) else r.continue_())
-
-        await context.route("**/*", route)
+    async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
         page = await context.new_page()
+        holder.append(page)
+        inflight: set = set()
+        page.on("request", lambda r: inflight.add(r))
+        page.on("requestfinished", lambda r: inflight.discard(r))
+        page.on("requestfailed", lambda r: inflight.discard(r))
         crashed = asyncio.get_running_loop().create_future()
         page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
         response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
         if crashed.done():
             raise CaptureError("renderer crashed")
-        try:
-            await page.wait_for_load_state("networkidle", timeout=min(5000, self.timeout * 500))
-        except Exception:  # noqa: BLE001 - a page that keeps polling still gets captured
-            pass
+        await self._settle(page, inflight)
         raw = headers = None
         status = None
         if response is not None:
@@ -165,6 +209,16 @@ class Browser:
         dom = await page.content()
         png = await page.screenshot(full_page=True, type="png") if screenshot else None
         return Capture(url, status, headers or {}, raw, dom, png)
+
+    async def _settle(self, page, inflight: set) -> None:
+        """After load, wait until the page's own requests (data fetched by script) are done and
+        it has had a moment to render them; at most ``settle`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settle
+        quiet = 0
+        while loop.time() < deadline and quiet < 2:
+            quiet = quiet + 1 if not inflight else 0
+            await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         try:

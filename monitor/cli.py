@@ -104,9 +104,19 @@ def cmd_crawl(args) -> int:
     return _run(config, [target], "crawl")
 
 
+EXIT_ALREADY_RUNNING = 3
+
+
 def cmd_nightly(args) -> int:
+    from monitor.lock import AlreadyRunning, RunLock
+
     config = _config(args)
-    return _run(config, [t for t in config.targets if t.enabled], "nightly")
+    try:
+        with RunLock(config.jobs_dir / "nightly.lock"):
+            return _run(config, [t for t in config.targets if t.enabled], "nightly")
+    except AlreadyRunning as exc:
+        print(f"已有夜间任务在运行，本次不启动 nightly refused: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
 
 
 # -- scan and lexicon ------------------------------------------------------------------------

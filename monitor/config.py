@@ -26,6 +26,7 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "evidence": {"dir": ((str,), "data/evidence"), "screenshots": ((bool,), True)},
     "lexicon": {"dir": ((str,), None)},
     "logs": {"dir": ((str,), "data/logs")},
+    "jobs": {"dir": ((str,), "data/jobs")},
     "crawl": {
         "concurrency": ((int,), 16),
         "per_target_concurrency": ((int,), 4),
@@ -56,6 +57,8 @@ TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "credit_code": ((str,), None),
     "obey_robots": ((bool,), None),
     "allowed_hosts": ((list,), None),
+    "delay": ((int, float), None),
+    "page_budget": ((int,), None),
 }
 PLATFORM_KEYS = (
     "listing_links",
@@ -82,6 +85,8 @@ class Target:
     credit_code: str | None = None
     obey_robots: bool | None = None
     allowed_hosts: list[str] | None = None
+    delay: float | None = None
+    page_budget: int | None = None
 
 
 @dataclass
@@ -93,6 +98,7 @@ class Config:
     evidence_dir: Path
     lexicon_dir: Path
     logs_dir: Path
+    jobs_dir: Path | None = None
     screenshots: bool = True
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
@@ -259,6 +265,7 @@ def load_config(path: str | Path | None = None) -> Config:
         evidence_dir=_resolve(base, values["evidence"]["dir"]),
         lexicon_dir=_resolve(base, lexicon_dir) if lexicon_dir else PROJECT_ROOT / "keywords",
         logs_dir=_resolve(base, values["logs"]["dir"]),
+        jobs_dir=_resolve(base, values["jobs"]["dir"]),
         screenshots=values["evidence"]["screenshots"],
         crawl=values["crawl"],
         browser=values["browser"],

@@ -7,7 +7,9 @@ statistics, per target and in all, go into its CrawlRun row, and the log into lo
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,8 @@ COUNTERS = {
     "evidence": "monitor/evidence_captured",
     "offsite_filtered": "scope/filtered",
     "screenshots": "monitor/screenshots",
+    "not_modified": "monitor/not_modified",
+    "leads_rectified": "monitor/leads_rectified",
 }
 
 
@@ -68,6 +72,14 @@ def _outcome(target: Target, stats: dict, failure: str | None) -> TargetOutcome:
     return TargetOutcome(target.name, target.url, not reason, reason, counts, errors)
 
 
+def jobdir_for(config: Config, target: Target) -> Path:
+    """Scrapy's JOBDIR for a target: kept while its crawl is unfinished, so a killed run resumes."""
+    import hashlib
+
+    slug = hashlib.sha256(f"{target.name}\n{target.url}".encode()).hexdigest()[:16]
+    return config.jobs_dir / slug
+
+
 def crawler_settings(
     config: Config, run_id: int | None, log_path: Path | None, target: Target | None = None
 ):
@@ -95,6 +107,12 @@ def crawler_settings(
     )
     if target is not None and target.obey_robots is not None:
         settings.set("ROBOTSTXT_OBEY", target.obey_robots, priority="cmdline")
+    if target is not None and target.delay is not None:
+        settings.set("DOWNLOAD_DELAY", target.delay, priority="cmdline")
+    if target is not None and target.page_budget is not None:
+        settings.set("CLOSESPIDER_PAGECOUNT", target.page_budget, priority="cmdline")
+    if target is not None and config.jobs_dir is not None:
+        settings.set("JOBDIR", str(jobdir_for(config, target)), priority="cmdline")
     if target is not None and (target.kind == "storefront" or target.render):
         from monitor.browser import find_chromium, playwright_settings
         from monitor.downloadermiddlewares.scope import origin
@@ -133,6 +151,10 @@ def run_targets(
     from monitor.db import init_db
 
     init_db(config.database_url)
+    if (
+        kind != "nightly"
+    ):  # only the nightly run keeps resumable job state (one-offs may overlap it)
+        config = dataclasses.replace(config, jobs_dir=None)
     records = Records(config.database_url)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     run_id = records.start_run(kind)
@@ -199,6 +221,10 @@ def run_targets(
                 failure = getattr(result, "getErrorMessage", lambda: str(result))()
                 logging.getLogger(__name__).error("Target %s failed: %s", target.name, failure)
             stats = crawler.stats.get_stats() if crawler.stats else {}
+            if stats.get("finish_reason") == "finished" and config.jobs_dir is not None:
+                shutil.rmtree(
+                    jobdir_for(config, target), ignore_errors=True
+                )  # complete: next run starts afresh
             outcome = _outcome(target, stats, failure)
             outcomes.append(outcome)
             if on_target_done:

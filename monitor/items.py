@@ -26,6 +26,7 @@ class ListingItem:
     screenshot_missing: str | None = None
     # set by the pipelines
     unchanged: bool = False
+    open_lead: bool = False  # not flagged now, but its lead is open: capture the clean state
     categories: list[str] = field(default_factory=list)
     hits: list[dict] = field(default_factory=list)
     manifest_path: str | None = None
@@ -41,3 +42,16 @@ class ListingGone:
     url: str
     status: int
     fetched_at: datetime
+    headers: dict = field(default_factory=dict)
+    raw_body: bytes | None = None
+    manifest_path: str | None = None
+    manifest_sha256: str | None = None
+    previous_sha256: str | None = None
+
+
+@dataclass
+class ListingSeen:
+    """A known listing that answered 304 Not Modified: seen in this run, nothing to redo."""
+
+    target: str
+    url: str

@@ -131,8 +131,14 @@ class Records:
         manifest_sha256: str | None = None,
         previous_sha256: str | None = None,
         run_id: int | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
     ) -> SaveResult:
-        """Record one crawled listing and, when flagged, its lead and evidence."""
+        """Record one crawled listing and, when flagged, its lead and evidence.
+
+        A lead seen again without its violation becomes rectified (with the evidence of the
+        clean page); one whose violation comes back reopens. Leads a reviewer dismissed or
+        turned into a case keep their status."""
         chash = content_hash(title, text, price)
         with self.sessions.begin() as s:
             listing = s.scalar(select(Listing).where(Listing.url == url))
@@ -142,6 +148,7 @@ class Records:
                 s.add(listing)
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
+            listing.etag, listing.last_modified = etag, last_modified
             if target_id is not None:
                 listing.target_id = target_id
             s.flush()
@@ -159,41 +166,102 @@ class Records:
                         lead.status = "new"
                 lead.categories, lead.hits = categories, hits
                 lead.last_seen, lead.updated_at = seen_at, utcnow()
-                s.flush()
-                if manifest_sha256:
-                    exists = s.scalar(
-                        select(Evidence.id).where(Evidence.manifest_sha256 == manifest_sha256)
-                    )
-                    if exists is None:
-                        s.add(
-                            Evidence(
-                                lead_id=lead.id,
-                                run_id=run_id,
-                                manifest_path=manifest_path,
-                                manifest_sha256=manifest_sha256,
-                                previous_sha256=previous_sha256,
-                                captured_at=seen_at,
-                            )
-                        )
             elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
                 self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
                 lead.status, lead.updated_at = "rectified", utcnow()
                 updated = True
+            if lead is not None:
+                s.flush()
+                self._add_evidence(
+                    s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
+                )
             return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
 
-    def mark_removed(self, url: str, status: int | None, seen_at: datetime) -> int | None:
-        """A flagged listing that is gone (404/410): its lead becomes removed."""
+    @staticmethod
+    def _add_evidence(
+        s: Session,
+        lead: Lead,
+        path: str | None,
+        sha: str | None,
+        previous: str | None,
+        run_id: int | None,
+        at: datetime,
+    ) -> None:
+        if sha and s.scalar(select(Evidence.id).where(Evidence.manifest_sha256 == sha)) is None:
+            s.add(
+                Evidence(
+                    lead_id=lead.id,
+                    run_id=run_id,
+                    manifest_path=path,
+                    manifest_sha256=sha,
+                    previous_sha256=previous,
+                    captured_at=at,
+                )
+            )
+
+    def open_lead(self, url: str) -> bool:
+        """Whether this listing URL has a lead the crawler may still move (not reviewed away)."""
+        with self.sessions() as s:
+            status = s.scalar(
+                select(Lead.status)
+                .join(Listing, Lead.listing_id == Listing.id)
+                .where(Listing.url == url)
+            )
+        return status is not None and status not in REVIEWED + ("rectified", "removed")
+
+    def validators(self, target_name: str) -> dict[str, tuple[str | None, str | None]]:
+        """ETag and Last-Modified of the target's known listings, for conditional requests."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Listing.etag, Listing.last_modified)
+                .join(Target, Listing.target_id == Target.id)
+                .where(Target.name == target_name)
+                .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
+            )
+            return {url: (etag, lm) for url, etag, lm in rows}
+
+    def mark_removed(
+        self,
+        url: str,
+        status: int | None,
+        seen_at: datetime,
+        manifest_path: str | None = None,
+        manifest_sha256: str | None = None,
+        previous_sha256: str | None = None,
+        run_id: int | None = None,
+        note: str | None = None,
+    ) -> int | None:
+        """A flagged listing that is gone (404/410, or no longer in its shop): its lead becomes removed."""
         with self.sessions.begin() as s:
             listing = s.scalar(select(Listing).where(Listing.url == url))
             if listing is None:
                 return None
-            listing.http_status, listing.last_seen = status, seen_at
+            if status is not None:
+                listing.http_status = status
             lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
             if lead is None or lead.status in REVIEWED + ("removed",):
                 return None
-            self._event(s, lead, "removed", "system", f"商品页已下架（HTTP {status}）")
+            self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
             lead.status, lead.updated_at = "removed", utcnow()
+            self._add_evidence(
+                s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
+            )
             return lead.id
+
+    def missing_listings(self, target_name: str, seen: set[str]) -> list[str]:
+        """URLs of the target's listings with an open lead that a complete crawl did not see."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Lead.status)
+                .join(Lead, Lead.listing_id == Listing.id)
+                .join(Target, Listing.target_id == Target.id)
+                .where(Target.name == target_name)
+            )
+            return [
+                url
+                for url, status in rows
+                if url not in seen and status not in REVIEWED + ("rectified", "removed")
+            ]
 
     @staticmethod
     def _event(s: Session, lead: Lead, to_status: str, reviewer: str, note: str | None) -> None:

@@ -28,6 +28,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
+    "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
 }
 

@@ -13,9 +13,9 @@ import json
 import logging
 
 from monitor.browser import Browser, CaptureError, find_chromium
+from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.evidence import Artifact, EvidenceStore
-from monitor.items import ListingItem
-from pipelines.common import crawler_config, crawler_records
+from monitor.items import ListingGone, ListingItem
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,7 @@ class EvidencePipeline:
         arts = []
         if item.raw_body is not None:
             arts.append(Artifact("raw_body", item.raw_body, _content_type(item.headers)))
-        arts.append(
-            Artifact(
-                "headers",
-                json.dumps(item.headers, ensure_ascii=False, sort_keys=True).encode("utf-8"),
-                "application/json",
-            )
-        )
+        arts.append(self.headers_artifact(item.headers))
         if item.rendered_dom is not None:
             arts.append(Artifact("rendered_dom", item.rendered_dom.encode("utf-8"), "text/html"))
         if item.screenshot is not None:
@@ -105,26 +99,68 @@ class EvidencePipeline:
         self.stats.inc_value("monitor/screenshots")
 
     async def process_item(self, item, spider=None):
-        if not isinstance(item, ListingItem) or item.unchanged or not item.categories:
+        if isinstance(item, ListingGone):
+            if self.records.open_lead(item.url):  # evidence that the listing is gone
+                self.capture(
+                    item,
+                    item.url,
+                    item.status,
+                    item.headers,
+                    item.fetched_at,
+                    [
+                        Artifact("raw_body", item.raw_body or b"", _content_type(item.headers)),
+                        self.headers_artifact(item.headers),
+                    ],
+                    {"state": f"gone (HTTP {item.status})"},
+                )
+            return item
+        if (
+            not isinstance(item, ListingItem)
+            or item.unchanged
+            or not (item.categories or item.open_lead)
+        ):
             return item
         await self.render(item)
+        notes = {}
+        if item.screenshot_missing:
+            notes["screenshot_missing"] = item.screenshot_missing
+        if not item.categories:
+            notes["state"] = "violation no longer shown (rectified)"
+        self.capture(
+            item,
+            item.final_url,
+            item.status,
+            item.headers,
+            item.fetched_at,
+            self.artifacts(item),
+            notes,
+        )
+        return item
+
+    def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
         previous = self.records.previous_manifest(item.url)
-        notes = {"screenshot_missing": item.screenshot_missing} if item.screenshot_missing else None
         manifest = self.store.capture(
             url=item.url,
-            final_url=item.final_url,
-            status=item.status,
-            headers=item.headers,
-            fetched_at=item.fetched_at,
-            artifacts=self.artifacts(item),
+            final_url=final_url,
+            status=status,
+            headers=headers,
+            fetched_at=fetched_at,
+            artifacts=artifacts,
             previous_sha256=previous,
-            notes=notes,
+            notes=notes or None,
         )
         item.manifest_path = str(manifest.path)
         item.manifest_sha256 = manifest.sha256
         item.previous_sha256 = previous
         self.stats.inc_value("monitor/evidence_captured")
-        return item
+
+    @staticmethod
+    def headers_artifact(headers: dict) -> Artifact:
+        return Artifact(
+            "headers",
+            json.dumps(headers, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+            "application/json",
+        )
 
     async def close_spider(self, spider=None):
         if self.browser is not None:

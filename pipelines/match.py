@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.items import ListingItem
 from monitor.lexicon import matcher_for
 from monitor.records import content_hash
-from pipelines.common import crawler_config, crawler_records
 
 
 class MatchPipeline:
@@ -33,4 +33,6 @@ class MatchPipeline:
         item.hits = [h.as_dict() for h in result.hits]
         if result.flagged:
             self.stats.inc_value("monitor/flagged")
+        elif known is not None:
+            item.open_lead = self.records.open_lead(item.url)
         return item

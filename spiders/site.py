@@ -21,7 +21,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.extract import extract_listing
-from monitor.items import ListingGone, ListingItem
+from monitor.items import ListingGone, ListingItem, ListingSeen
+from monitor.jobstate import jobstate_for
 from spiders.errors import failure_kind
 
 SKIP_EXTENSIONS = [
@@ -75,28 +76,56 @@ class SiteSpider(scrapy.Spider):
         self.render = str(render).lower() in ("1", "true", "yes")
         self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
 
-    async def start(self):
-        yield scrapy.Request(
-            self.start_url,
-            callback=self.parse,
+    handle_httpstatus_list = [304]
+
+    @property
+    def jobstate(self):
+        if not hasattr(self, "_jobstate"):
+            self._jobstate = jobstate_for(self.crawler)
+        return self._jobstate
+
+    def request(self, url: str, **kwargs) -> scrapy.Request:
+        """Every request of the crawl goes through here, so a killed run can find it again."""
+        meta = {"playwright": self.render, **kwargs.pop("meta", {})}
+        if self.jobstate is not None:
+            self.jobstate.scheduled(url)
+        return scrapy.Request(
+            url,
+            callback=kwargs.pop("callback", self.parse),
             errback=self.on_error,
-            dont_filter=True,
-            meta={"start": True, "playwright": self.render},
+            meta=meta,
+            **kwargs,
         )
 
+    async def start(self):
+        if self.jobstate is not None and self.jobstate.resumed:
+            pending = sorted(self.jobstate.pending())
+            self.logger.info(
+                "Resuming: %d request(s) in flight when the last run stopped", len(pending)
+            )
+            for url in pending:
+                yield self.request(url, dont_filter=True)
+        yield self.request(self.start_url, dont_filter=True, meta={"start": True})
+
     def parse(self, response):
+        if response.status == 304:
+            self.crawler.stats.inc_value("monitor/not_modified")
+            yield ListingSeen(self.target_name, response.url)
+            return
         if not isinstance(response, TextResponse):
+            self.done(response.url)
             return
         item = self.listing(response)
-        if item is not None:
-            yield item
         for link in self.links.extract_links(response):
-            yield response.follow(
-                link.url,
-                callback=self.parse,
-                errback=self.on_error,
-                meta={"playwright": self.render},
-            )
+            yield self.request(response.urljoin(link.url))
+        if item is not None:
+            yield item  # the store pipeline marks it done once it is written
+        else:
+            self.done(response.url)
+
+    def done(self, url: str) -> None:
+        if self.jobstate is not None:
+            self.jobstate.done(url)
 
     def listing(self, response: TextResponse) -> ListingItem | None:
         found = extract_listing(response.text, response.url)
@@ -119,6 +148,7 @@ class SiteSpider(scrapy.Spider):
 
     def on_error(self, failure):
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            self.done(failure.request.url)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
         kind = failure_kind(failure)
         request = failure.request
@@ -126,9 +156,15 @@ class SiteSpider(scrapy.Spider):
         if request.meta.get("start"):
             self.crawler.stats.set_value("monitor/start_failed", kind)
         if failure.check(HttpError) and failure.value.response.status in (404, 410):
+            response = failure.value.response
+            raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield ListingGone(
                 self.target_name,
                 request.url,
-                failure.value.response.status,
+                response.status,
                 datetime.now(timezone.utc),
+                headers=raw.get("headers") or headers_as_dict(response.headers),
+                raw_body=raw.get("body", response.body),
             )
+        else:
+            self.done(request.url)

@@ -77,13 +77,8 @@ class StorefrontSpider(SiteSpider):
             )
         if scroll:
             methods.append(PageMethod("evaluate", _scroll_script(SCROLLS)))
-        return scrapy.Request(
-            url,
-            callback=callback,
-            errback=self.on_error,
-            meta={"playwright": True, "playwright_page_methods": methods, **kw.pop("meta", {})},
-            **kw,
-        )
+        meta = {"playwright": True, "playwright_page_methods": methods, **kw.pop("meta", {})}
+        return self.request(url, callback=callback, meta=meta, **kw)
 
     def render_timeout_ms(self) -> int:
         return int(self.crawler.settings.getfloat("PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT", 30000))

@@ -1,4 +1,8 @@
-"""What the pipelines share: the configuration and records a crawler was started with."""
+"""What Scrapy components share: the configuration and records a crawler was started with.
+
+The crawl runner puts the config path into the MONITOR_CONFIG setting; plain `scrapy crawl`
+leaves it empty and gets the default config. Components call these instead of loading twice.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ def _config(path: str | None) -> Config:
 
 
 def crawler_config(crawler) -> Config:
-    """The config named by the MONITOR_CONFIG setting (or the default one)."""
     return _config(crawler.settings.get("MONITOR_CONFIG") or None)
 
 
