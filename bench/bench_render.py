@@ -4,7 +4,7 @@
 
 Serves generated Chinese product pages on 127.0.0.1 and captures each with
 monitor.browser.Browser (fresh context per page, closed after use, at most browser.max_pages
-at once), first with full-page screenshots and then without, in the same run. Prints pages
+at once; a browser context serves 100 pages, then a fresh one takes over), first with full-page screenshots and then without, in the same run. Prints pages
 per second and the peak memory of this process plus all its Chromium processes, sampled
 every 0.2 s, and the memory after the first and the last 100 pages, so growth would show.
 """
@@ -110,7 +110,7 @@ def main() -> int:
                 (label, asyncio.run(run(server.url, a.pages, shot, executable)))
                 for label, shot in (("with screenshots", True), ("without screenshots", False))
             ]
-    print(f"{a.pages} pages each run, 4 at once, fresh context per page")
+    print(f"{a.pages} pages each run, 4 at once, a fresh browser context every 100 pages")
     print(f"{'':22} {'pages/s':>8} {'peak MB':>8} {'MB after 100':>13} {'MB near the end':>16}")
     for label, r in rows:
         m = r["marks"]

@@ -20,7 +20,8 @@ from monitor.errors import UserInputError
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped into a file or cron's mail, tables keep their columns instead of an 80-column squeeze.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def _config(args):
@@ -193,13 +194,15 @@ def _records(config):
 
 
 def _labels(config) -> dict[str, str]:
+    from monitor import license
     from monitor.lexicon import load_lexicon
 
+    labels = {license.CATEGORY: license.LABEL}
     try:
         lex = load_lexicon(config.lexicon_dir)
     except UserInputError:
-        return {}
-    return {cid: c.label for cid, c in lex.categories.items()}
+        return labels
+    return {**labels, **{cid: c.label for cid, c in lex.categories.items()}}
 
 
 def print_leads_table(leads, labels, console=None) -> None:
@@ -354,6 +357,53 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_targets(args) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    config = _config(args)
+    if args.targets_cmd == "import":
+        from monitor.targets_csv import read_targets_csv
+
+        rows = read_targets_csv(args.file)  # every row checked before anything is written
+        n = _records(config).import_targets(rows)
+        print(f"已导入 {n} 个监测对象 imported {n} target(s)")
+        return 0
+    records = _records(config)
+    for t in config.targets:  # targets of the config file are listed too
+        records.ensure_target(t.name, t.url, t.kind, region=t.region, credit_code=t.credit_code)
+    labels = {"ok": "已亮照", "missing": "未亮照", "invalid": "信息有误", None: "未检查"}
+    table = Table(title="监测对象 targets")
+    for col in (
+        "名称",
+        "网址",
+        "类型",
+        "地区",
+        "登记信用代码",
+        "亮照状态",
+        "公示经营者",
+        "公示信用代码",
+        "ICP备案",
+        "检查时间(UTC)",
+    ):
+        table.add_column(col)
+    for target, entity in records.targets_with_entities():
+        table.add_row(
+            escape(target.name),
+            escape(target.url),
+            target.kind,
+            escape(target.region or ""),
+            target.credit_code or "",
+            labels[entity.status if entity else None],
+            escape(entity.operator or "") if entity else "",
+            (entity.credit_code or "") if entity else "",
+            escape(entity.icp or "") if entity else "",
+            f"{entity.seen_at:%Y-%m-%d %H:%M}" if entity else "",
+        )
+    _console().print(table)
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
@@ -461,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     q = rsub.add_parser("show")
     q.add_argument("id", type=int)
     rn.set_defaults(func=cmd_runs)
+
+    tg = sub.add_parser("targets", help="targets, their licence display status, and CSV import")
+    tsub = tg.add_subparsers(dest="targets_cmd", required=True)
+    tsub.add_parser("list")
+    q = tsub.add_parser("import")
+    q.add_argument("file")
+    tg.set_defaults(func=cmd_targets)
 
     d = sub.add_parser("demo", help="crawl the bundled demo shops and export their leads")
     d.add_argument("--workdir", default="demo-output")

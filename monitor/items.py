@@ -55,3 +55,17 @@ class ListingSeen:
 
     target: str
     url: str
+
+
+@dataclass
+class LicensePage:
+    """What one page of a target shows about its operator (licence display), with its bytes."""
+
+    target: str
+    url: str
+    info: object  # monitor.license.LicenseInfo
+    status: int
+    headers: dict
+    raw_body: bytes
+    fetched_at: datetime
+    start: bool = False

@@ -153,3 +153,22 @@ class Evidence(Base):
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lead: Mapped[Lead] = relationship(back_populates="evidence")
+
+
+class EntityRecord(Base):
+    """The entity archive (主体建档): what a target's site showed about its operator, per run."""
+
+    __tablename__ = "entity_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    operator: Mapped[str | None] = mapped_column(String(200))
+    credit_code: Mapped[str | None] = mapped_column(String(32))
+    icp: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))  # ok | missing | invalid
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+    pages: Mapped[list] = mapped_column(JSON, default=list)

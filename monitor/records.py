@@ -248,6 +248,69 @@ class Records:
             )
             return lead.id
 
+    def target_registered_code(self, name: str) -> str | None:
+        with self.sessions() as s:
+            return s.scalar(select(Target.credit_code).where(Target.name == name))
+
+    def archive_entity(
+        self,
+        target_id: int,
+        run_id: int | None,
+        verdict,
+        phone: str | None,
+        address: str | None,
+        pages: list[str],
+    ) -> None:
+        from monitor.models import EntityRecord
+
+        with self.sessions.begin() as s:
+            s.add(
+                EntityRecord(
+                    target_id=target_id,
+                    run_id=run_id,
+                    operator=verdict.operator,
+                    credit_code=verdict.credit_code,
+                    icp=verdict.icp,
+                    phone=phone,
+                    address=address,
+                    status=verdict.status,
+                    problems=[p for p, _ in verdict.problems],
+                    pages=pages,
+                )
+            )
+
+    def targets_with_entities(self) -> list[tuple]:
+        """(target, latest entity record or None) for every target."""
+        from monitor.models import EntityRecord
+
+        with self.sessions() as s:
+            out = []
+            for target in s.scalars(select(Target).order_by(Target.id)):
+                latest = s.scalar(
+                    select(EntityRecord)
+                    .where(EntityRecord.target_id == target.id)
+                    .order_by(EntityRecord.id.desc())
+                    .limit(1)
+                )
+                out.append((target, latest))
+            return out
+
+    def import_targets(self, rows: list[dict]) -> int:
+        """Insert or update targets in one transaction (all or nothing)."""
+        with self.sessions.begin() as s:
+            for row in rows:
+                target = s.scalar(select(Target).where(Target.name == row["name"]))
+                if target is None:
+                    target = Target(name=row["name"])
+                    s.add(target)
+                target.url, target.kind = row["url"], row.get("kind") or "site"
+                target.region, target.credit_code = (
+                    row.get("region") or None,
+                    row.get("credit_code") or None,
+                )
+                target.enabled = row.get("enabled", True)
+        return len(rows)
+
     def missing_listings(self, target_name: str, seen: set[str]) -> list[str]:
         """URLs of the target's listings with an open lead that a complete crawl did not see."""
         with self.sessions() as s:

@@ -36,6 +36,7 @@ ITEM_PIPELINES = {
     "pipelines.match.MatchPipeline": 300,
     "pipelines.evidence.EvidencePipeline": 500,
     "pipelines.store.StorePipeline": 800,
+    "pipelines.license.LicensePipeline": 900,
 }
 
 # Path of config.yaml (database, evidence folder, lexicon); empty: the default config.

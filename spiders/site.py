@@ -21,8 +21,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.extract import extract_listing
-from monitor.items import ListingGone, ListingItem, ListingSeen
+from monitor.items import LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
+from monitor.license import extract_license
 from spiders.errors import failure_kind
 
 SKIP_EXTENSIONS = [
@@ -116,6 +117,19 @@ class SiteSpider(scrapy.Spider):
             self.done(response.url)
             return
         item = self.listing(response)
+        info = extract_license(response.text, response.url)
+        if info.found or response.meta.get("start"):
+            raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
+            yield LicensePage(
+                self.target_name,
+                response.url,
+                info,
+                response.status,
+                raw.get("headers") or headers_as_dict(response.headers),
+                raw.get("body", response.body),
+                datetime.now(timezone.utc),
+                start=bool(response.meta.get("start")),
+            )
         for link in self.links.extract_links(response):
             yield self.request(response.urljoin(link.url))
         if item is not None:

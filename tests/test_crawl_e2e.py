@@ -63,7 +63,7 @@ def test_gbk_page_declared_only_in_meta_is_decoded(crawled):
 def test_evidence_matches_manifest_and_raw_bytes_as_served(crawled, cli):
     evidence_dir = crawled["dir"] / "evidence"
     manifests = list((evidence_dir / "manifests").glob("*.json"))
-    assert len(manifests) == 9
+    assert len(manifests) == 10  # 9 listings and the GBK shop's licence lead
     for path in manifests:
         blob = path.read_bytes()
         assert hashlib.sha256(blob).hexdigest() == path.stem
@@ -113,7 +113,7 @@ def test_csv_export_has_bom_chinese_headers_and_english_on_request(crawled, cli)
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows[0][:3] == ["线索编号", "监测对象", "商品链接"]
-    assert len(rows) == 10 and any("仿真枪" in r[3] for r in rows[1:])
+    assert len(rows) == 11 and any("仿真枪" in r[3] for r in rows[1:])
 
     en = crawled["dir"] / "leads-en.csv"
     assert (

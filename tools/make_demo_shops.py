@@ -82,7 +82,8 @@ def write_xinyuan():
     index = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>鑫源优选商城</title></head>
 <body><h1>鑫源优选商城</h1><ul>{"".join(links)}</ul>
 <p><a href="http://127.0.0.1:9/elsewhere.html">友情链接（站外）</a></p>
-<footer><a href="/about.html">关于我们</a></footer></body></html>
+<footer><a href="/about.html">关于我们</a> 经营者：福州鑫源商贸有限公司 统一社会信用代码：91350100M000100Y43
+闽ICP备2023012345号-1</footer></body></html>
 """
     (d / "index.html").write_text(index, encoding="utf-8")
     (d / "about.html").write_text(
@@ -112,25 +113,31 @@ def write_hengda():
         (d / "goods" / f"{slug}.html").write_bytes(table_page(title, desc, price).encode("gbk"))
         rows.append(f'<tr><td><a href="goods/{slug}.html">{title}</a></td><td>￥{price}</td></tr>')
     index = f"""<html><head><meta http-equiv="Content-Type" content="text/html; charset=gbk">
-<title>恒达五金批发</title></head><body><table border="1">{"".join(rows)}</table></body></html>
+<title>恒达五金批发</title></head><body><table border="1">{"".join(rows)}</table>
+<p>杭州恒达五金经营部 营业执照注册号：91330106MA2H0T8X40 电话：0571-88886666</p></body></html>
 """
     (d / "index.html").write_bytes(index.encode("gbk"))
 
 
 def expected() -> dict:
-    """Expected categories per shop and page, for the tests."""
+    """Expected categories per shop and page, for the tests (the licence lead is filed against
+    the page showing the bad credit code, under a #license_display fragment)."""
     return {
         "xinyuan": {f"item/{s}.html": c for s, _, _, _, c in XINYUAN},
-        "hengda": {f"goods/{s}.html": c for s, _, _, _, c in HENGDA},
+        "hengda": {
+            **{f"goods/{s}.html": c for s, _, _, _, c in HENGDA},
+            "#license_display": ["license_display"],
+        },
     }
 
 
 if __name__ == "__main__":
     write_xinyuan()
     write_hengda()
-    (ROOT / "expected.json").write_text(
-        json.dumps(expected(), ensure_ascii=False, indent=1), encoding="utf-8"
-    )
+    path = ROOT / "expected.json"
+    merged = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    merged.update(expected())  # keeps the hand-written storefront's entry
+    path.write_text(json.dumps(merged, ensure_ascii=False, indent=1), encoding="utf-8")
     print("demo shops written to", ROOT)
 
 # yungou/ (the JS-rendered storefront: index.html and item.html fetch /api/*.json) is written
