@@ -77,6 +77,11 @@ def _run(config, targets, kind: str) -> int:
     if not targets:
         console.print("没有启用的监测对象 no enabled targets in the config")
         return 0
+    from monitor.lexicon import load_lexicon
+
+    load_lexicon(
+        config.lexicon_dir
+    )  # a broken keywords/ file stops here, before anything is written
     console.print(f"开始抓取 {len(targets)} 个监测对象 crawling {len(targets)} target(s) …")
     warn_if_no_chromium(console, config, targets)
     report = run_targets(config, targets, kind, on_target_done=lambda o: _print_outcome(console, o))
@@ -209,6 +214,8 @@ def print_leads_table(leads, labels, console=None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from monitor.sanitize import printable
+
     console = console or _console()
     table = Table(title=f"线索 leads ({len(leads)})", show_lines=False)
     for col in ("编号", "监测对象", "商品标题", "违规类别", "命中词", "状态"):
@@ -217,17 +224,18 @@ def print_leads_table(leads, labels, console=None) -> None:
         terms = sorted({h.get("term", "") for h in lead.hits or []})
         table.add_row(
             str(lead.id),
-            escape(lead.listing.target.name if lead.listing.target else ""),
-            escape(lead.listing.title[:40]),
+            escape(printable(lead.listing.target.name if lead.listing.target else "")),
+            escape(printable(lead.listing.title)[:40]),
             escape("、".join(labels.get(c, c) for c in lead.categories)),
-            escape("、".join(terms)[:40]),
+            escape(printable("、".join(terms))[:40]),
             lead.status,
         )
     console.print(table)
 
 
 def cmd_leads(args) -> int:
-    from monitor.export import export_csv, safe_cell
+    from monitor.export import export_csv
+    from monitor.sanitize import printable
 
     config = _config(args)
     records = _records(config)
@@ -245,10 +253,10 @@ def cmd_leads(args) -> int:
             f"线索 {lead.id}  状态 {lead.status}"
             + (f"  案件编号 {lead.case_no}" if lead.case_no else "")
         )
-        print(f"监测对象: {safe_cell(listing.target.name if listing.target else '')}")
-        print(f"商品链接: {safe_cell(listing.url)}")
-        print(f"商品标题: {safe_cell(listing.title)}")
-        print(f"价格: {safe_cell(listing.price)}")
+        print(f"监测对象: {printable(listing.target.name if listing.target else '')}")
+        print(f"商品链接: {printable(listing.url)}")
+        print(f"商品标题: {printable(listing.title)}")
+        print(f"价格: {printable(listing.price)}")
         print(f"违规类别: {'、'.join(labels.get(c, c) for c in lead.categories)}")
         print(
             f"首次发现 {lead.first_seen:%Y-%m-%d %H:%M:%S} UTC，最近发现 {lead.last_seen:%Y-%m-%d %H:%M:%S} UTC"
@@ -256,8 +264,8 @@ def cmd_leads(args) -> int:
         print("命中:")
         for h in lead.hits:
             print(
-                f"  [{labels.get(h['category'], h['category'])}] {safe_cell(h['term'])} "
-                f"({h['field']} {h['start']}-{h['end']}): {safe_cell(h.get('snippet', ''))}"
+                f"  [{labels.get(h['category'], h['category'])}] {printable(h['term'])} "
+                f"({h['field']} {h['start']}-{h['end']}): {printable(h.get('snippet', ''))}"
             )
         print("证据:")
         for ev in lead.evidence:
@@ -269,7 +277,7 @@ def cmd_leads(args) -> int:
             for e in lead.events:
                 print(
                     f"  {e.at:%Y-%m-%d %H:%M:%S} UTC {e.reviewer}: {e.from_status} -> {e.to_status}"
-                    + (f" ({safe_cell(e.note)})" if e.note else "")
+                    + (f" ({printable(e.note)})" if e.note else "")
                 )
         return 0
     if args.leads_cmd == "status":

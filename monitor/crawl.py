@@ -68,7 +68,10 @@ def _outcome(target: Target, stats: dict, failure: str | None) -> TargetOutcome:
         int(v) for k, v in stats.items() if k.startswith("monitor/screenshot_failed/")
     )
     start_failed = stats.get("monitor/start_failed")
-    reason = failure or (f"start page failed: {start_failed}" if start_failed else "")
+    storage = stats.get("monitor/storage_error")
+    reason = (
+        failure or (f"start page failed: {start_failed}" if start_failed else "") or (storage or "")
+    )
     return TargetOutcome(target.name, target.url, not reason, reason, counts, errors)
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 
 from monitor.evidence import write_atomic
 from monitor.models import Lead
+from monitor.sanitize import safe_cell
 
 COLUMNS = [
     ("lead_id", "线索编号"),
@@ -39,16 +39,6 @@ STATUS_LABELS = {
     "rectified": "已整改",
     "removed": "已下架",
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-
-
-def safe_cell(value) -> str:
-    """Text a spreadsheet shows as text, never runs."""
-    text = "" if value is None else str(value)
-    text = _CONTROL.sub("", text)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠"):
-        text = "'" + text
-    return text
 
 
 def lead_row(lead: Lead, labels: dict[str, str]) -> dict[str, str]:

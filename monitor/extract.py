@@ -15,7 +15,7 @@ import parsel
 
 MAX_TEXT = 20000
 _PRICE_RE = re.compile(
-    r"(?:[¥￥]|价格|售价|现价|促销价|单价|RMB)\s*[:：]?\s*(\d{1,9}(?:[.,]\d{1,2})?)"
+    r"(?:[¥￥]|价格|價格|售价|售價|现价|現價|促销价|促銷價|单价|單價|RMB)\s*[:：]?\s*(\d{1,9}(?:[.,]\d{1,2})?)"
 )
 _VISIBLE = (
     "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)"

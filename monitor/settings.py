@@ -29,6 +29,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
     "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
+    "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
 }
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.evidence import Artifact, EvidenceStore
+from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class EvidencePipeline:
         self.browser = browser
         self.why_no_browser = why_no_browser
 
+    crawler = None
+
     @classmethod
     def from_crawler(cls, crawler):
         config = crawler_config(crawler)
@@ -61,13 +66,15 @@ class EvidencePipeline:
                 browser = Browser(
                     executable, config.browser["max_pages"], config.browser["render_timeout"]
                 )
-        return cls(
+        pipeline = cls(
             EvidenceStore(config.evidence_dir),
             crawler_records(crawler),
             crawler.stats,
             browser,
             why,
         )
+        pipeline.crawler = crawler
+        return pipeline
 
     def artifacts(self, item: ListingItem) -> list[Artifact]:
         arts = []
@@ -138,17 +145,21 @@ class EvidencePipeline:
         return item
 
     def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
-        previous = self.records.previous_manifest(item.url)
-        manifest = self.store.capture(
-            url=item.url,
-            final_url=final_url,
-            status=status,
-            headers=headers,
-            fetched_at=fetched_at,
-            artifacts=artifacts,
-            previous_sha256=previous,
-            notes=notes or None,
-        )
+        """Write the evidence; on a storage failure stop this target, and record nothing."""
+        try:
+            previous = self.records.previous_manifest(item.url)
+            manifest = self.store.capture(
+                url=item.url,
+                final_url=final_url,
+                status=status,
+                headers=headers,
+                fetched_at=fetched_at,
+                artifacts=artifacts,
+                previous_sha256=previous,
+                notes=notes or None,
+            )
+        except (OSError, SQLAlchemyError) as exc:
+            raise stop_for_storage_error(self.crawler, "writing evidence", exc, item.url) from None
         item.manifest_path = str(manifest.path)
         item.manifest_sha256 = manifest.sha256
         item.previous_sha256 = previous

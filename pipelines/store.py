@@ -11,8 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from scrapy import signals
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.crawlercontext import crawler_config, crawler_records
+from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 
@@ -46,6 +48,7 @@ class StorePipeline:
             jobstate_for(crawler),
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        pipeline.crawler = crawler
         return pipeline
 
     def open_spider(self, spider=None):
@@ -68,6 +71,15 @@ class StorePipeline:
             self.jobstate.done(url)
 
     def process_item(self, item, spider=None):
+        """Write the item; if the database fails, stop this target (nothing half-recorded)."""
+        try:
+            return self._store(item)
+        except SQLAlchemyError as exc:
+            raise stop_for_storage_error(
+                self.crawler, "writing the database", exc, getattr(item, "url", "")
+            ) from None
+
+    def _store(self, item):
         if isinstance(item, ListingSeen):
             self.seen.add(item.url)
             self.target_name = item.target

@@ -13,18 +13,41 @@ from twisted.internet.error import (
 )
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+try:  # Scrapy 2.14+ raises its own exception types from the download handlers
+    from scrapy.exceptions import (
+        CannotResolveHostError,
+        DownloadCancelledError,
+        DownloadConnectionRefusedError,
+        DownloadFailedError,
+        DownloadTimeoutError,
+        ResponseDataLossError,
+    )
+except ImportError:  # pragma: no cover - older Scrapy
+    CannotResolveHostError = DownloadCancelledError = DownloadConnectionRefusedError = ()
+    DownloadFailedError = DownloadTimeoutError = ResponseDataLossError = ()
+
 
 def failure_kind(failure) -> str:
     if failure.check(HttpError):
         return f"http_{failure.value.response.status}"
-    if failure.check(DNSLookupError):
+    if failure.check(DNSLookupError, *_tuple(CannotResolveHostError)):
         return "dns"
-    if failure.check(ConnectionRefusedError):
+    if failure.check(ConnectionRefusedError, *_tuple(DownloadConnectionRefusedError)):
         return "connection_refused"
-    if failure.check(TimeoutError, TCPTimedOutError):
+    if failure.check(TimeoutError, TCPTimedOutError, *_tuple(DownloadTimeoutError)):
         return "timeout"
-    if failure.check(defer.CancelledError):
-        return "too_large"
-    if failure.check(ResponseNeverReceived, ResponseFailed, ConnectionLost):
+    if failure.check(defer.CancelledError, *_tuple(DownloadCancelledError)):
+        return "too_large"  # the download handler cancels a body over DOWNLOAD_MAXSIZE
+    if failure.check(
+        ResponseNeverReceived,
+        ResponseFailed,
+        ConnectionLost,
+        *_tuple(ResponseDataLossError),
+        *_tuple(DownloadFailedError),
+    ):
         return "connection_lost"
     return failure.type.__name__ if failure.type else "error"
+
+
+def _tuple(exc) -> tuple:
+    return exc if isinstance(exc, tuple) else (exc,)

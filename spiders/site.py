@@ -162,6 +162,8 @@ class SiteSpider(scrapy.Spider):
 
     def on_error(self, failure):
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
+            if "max redirections" in str(failure.value):
+                self.crawler.stats.inc_value("monitor/errors/redirect_loop")
             self.done(failure.request.url)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
         kind = failure_kind(failure)
