@@ -78,7 +78,7 @@ def test_evidence_matches_manifest_and_raw_bytes_as_served(crawled, cli):
             served = (
                 Path(__file__).parent.parent
                 / "monitor/demo/shops/hengda"
-                / manifest["url"].split("/", 3)[3]
+                / (manifest["url"].split("/", 3)[3] or "index.html")
             ).read_bytes()
             assert raw.read_bytes() == served  # the GBK bytes, not a re-encoding
     assert cli("evidence", "verify", config=crawled["config"]).returncode == 0
