@@ -149,9 +149,23 @@ def test_scan_contract_and_dev_corpus_score(tmp_path):
 def test_other_wordings_of_the_same_kinds(cli):
     """A second labelled set written apart from the dev corpus (same kinds, other wording)."""
     corpus = PROJECT_ROOT / "tests" / "fixtures" / "probe_listings.jsonl"
-    result = subprocess.run([sys.executable, str(EVAL / "score.py"), str(corpus), "--cmd",
-                             f"{sys.executable} -m monitor.cli scan", "--min-precision", "0.97", "--min-recall", "0.97"],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(EVAL / "score.py"),
+            str(corpus),
+            "--cmd",
+            f"{sys.executable} -m monitor.cli scan",
+            "--min-precision",
+            "0.97",
+            "--min-recall",
+            "0.97",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        timeout=300,
+    )
     if not (EVAL / "score.py").exists():
         pytest.skip("shared/eval is not beside the project")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -47,7 +47,10 @@ def make_site(root: Path, n: int, flagged_every: int = 5) -> set[str]:
         )
     (root / "index.html").write_text(
         '<html><head><meta charset="utf-8"></head><body><a href="/list0.html">全部商品</a>'
-        "<footer>经营者：福州某某商贸有限公司 统一社会信用代码：91350100M000100Y43 闽ICP备2023012345号-1</footer>"
+        + "".join(
+            f'<a href="/list{k}.html">{k + 1}</a> ' for k in range(0, pages, 10)
+        )  # page numbers
+        + "<footer>经营者：福州某某商贸有限公司 统一社会信用代码：91350100M000100Y43 闽ICP备2023012345号-1</footer>"
         "</body></html>",
         encoding="utf-8",
     )
