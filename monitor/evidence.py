@@ -38,6 +38,15 @@ class Manifest:
     data: dict
 
 
+def headers_artifact(headers: dict) -> Artifact:
+    """The response headers as served, as a JSON artifact."""
+    return Artifact(
+        "headers",
+        json.dumps(headers, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+        "application/json",
+    )
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

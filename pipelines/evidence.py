@@ -9,14 +9,13 @@ monitor/screenshot_failed/<reason>.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore
+from monitor.evidence import Artifact, EvidenceStore, headers_artifact
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
@@ -80,7 +79,7 @@ class EvidencePipeline:
         arts = []
         if item.raw_body is not None:
             arts.append(Artifact("raw_body", item.raw_body, _content_type(item.headers)))
-        arts.append(self.headers_artifact(item.headers))
+        arts.append(headers_artifact(item.headers))
         if item.rendered_dom is not None:
             arts.append(Artifact("rendered_dom", item.rendered_dom.encode("utf-8"), "text/html"))
         if item.screenshot is not None:
@@ -116,7 +115,7 @@ class EvidencePipeline:
                     item.fetched_at,
                     [
                         Artifact("raw_body", item.raw_body or b"", _content_type(item.headers)),
-                        self.headers_artifact(item.headers),
+                        headers_artifact(item.headers),
                     ],
                     {"state": f"gone (HTTP {item.status})"},
                 )
@@ -164,14 +163,6 @@ class EvidencePipeline:
         item.manifest_sha256 = manifest.sha256
         item.previous_sha256 = previous
         self.stats.inc_value("monitor/evidence_captured")
-
-    @staticmethod
-    def headers_artifact(headers: dict) -> Artifact:
-        return Artifact(
-            "headers",
-            json.dumps(headers, ensure_ascii=False, sort_keys=True).encode("utf-8"),
-            "application/json",
-        )
 
     async def close_spider(self, spider=None):
         if self.browser is not None:

@@ -9,14 +9,13 @@ monitor/license_leads.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 from scrapy import signals
 
 from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore
+from monitor.evidence import Artifact, EvidenceStore, headers_artifact
 from monitor.items import LicensePage
 
 MAX_KEPT_PAGES = 50  # pages whose bytes are kept in memory as possible evidence
@@ -121,11 +120,7 @@ class LicensePipeline:
             fetched_at=page.fetched_at,
             artifacts=[
                 Artifact("raw_body", page.raw_body, "text/html"),
-                Artifact(
-                    "headers",
-                    json.dumps(page.headers, ensure_ascii=False, sort_keys=True).encode(),
-                    "application/json",
-                ),
+                headers_artifact(page.headers),
             ],
             previous_sha256=previous,
             notes={"license_display": [p for p, _ in verdict.problems]},

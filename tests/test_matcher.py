@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -121,53 +122,34 @@ def test_hits_always_map_to_original_text(text):
         assert 0 <= hit.start < hit.end <= len(text)
 
 
-def test_scan_contract_and_dev_corpus_score(tmp_path):
-    corpus = EVAL / "dev_listings.jsonl"
-    if not corpus.exists():
+def score(corpus: Path, *extra: str) -> subprocess.CompletedProcess:
+    """shared/eval/score.py over ``corpus`` with `monitor scan`, at precision and recall 0.97."""
+    if not (EVAL / "score.py").exists():
         pytest.skip("shared/eval is not beside the project")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EVAL / "score.py"),
-            "--cmd",
-            f"{sys.executable} -m monitor.cli scan",
-            "--min-precision",
-            "0.97",
-            "--min-recall",
-            "0.97",
-            "-q",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=300,
-    )
+    cmd = [
+        sys.executable,
+        str(EVAL / "score.py"),
+        str(corpus),
+        "--cmd",
+        f"{sys.executable} -m monitor.cli scan",
+        "--min-precision",
+        "0.97",
+        "--min-recall",
+        "0.97",
+        *extra,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300)
+
+
+def test_scan_contract_and_dev_corpus_score():
+    result = score(EVAL / "dev_listings.jsonl", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trap 18/18" in result.stdout
 
 
-def test_other_wordings_of_the_same_kinds(cli):
+def test_other_wordings_of_the_same_kinds():
     """A second labelled set written apart from the dev corpus (same kinds, other wording)."""
-    corpus = PROJECT_ROOT / "tests" / "fixtures" / "probe_listings.jsonl"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(EVAL / "score.py"),
-            str(corpus),
-            "--cmd",
-            f"{sys.executable} -m monitor.cli scan",
-            "--min-precision",
-            "0.97",
-            "--min-recall",
-            "0.97",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=300,
-    )
-    if not (EVAL / "score.py").exists():
-        pytest.skip("shared/eval is not beside the project")
+    result = score(PROJECT_ROOT / "tests" / "fixtures" / "probe_listings.jsonl")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
