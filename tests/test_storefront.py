@@ -70,7 +70,7 @@ def test_a_page_that_hangs_the_renderer_is_abandoned_and_counted(shop, make_conf
         json.loads(p.read_bytes()).get("notes")
         for p in (tmp_path / "evidence" / "manifests").glob("*.json")
     ]
-    assert any(n and "timed out" in n["screenshot_missing"] for n in notes)
+    assert any(n and "timed out" in n.get("screenshot_missing", "") for n in notes)
     run = json.loads(cli("runs", "show", "1", config=config).stdout)
     assert run["stats"]["targets"]["恶意"]["screenshot_failures"] >= 1
 
