@@ -79,12 +79,31 @@ def _run(config, targets, kind: str) -> int:
         return 0
     from monitor.lexicon import load_lexicon
 
-    load_lexicon(
-        config.lexicon_dir
-    )  # a broken keywords/ file stops here, before anything is written
+    # A broken keywords/ file stops here, before anything is written.
+    load_lexicon(config.lexicon_dir)
     console.print(f"开始抓取 {len(targets)} 个监测对象 crawling {len(targets)} target(s) …")
     warn_if_no_chromium(console, config, targets)
-    report = run_targets(config, targets, kind, on_target_done=lambda o: _print_outcome(console, o))
+    status = console.status("") if console.is_terminal else None  # live figures in a terminal only
+
+    def progress(t: dict) -> None:
+        status.update(
+            f"对象 {t['targets_done']}/{t['targets']}  页面 {t.get('pages', 0)}  商品 {t.get('listings', 0)}  "
+            f"命中 {t.get('flagged', 0)}  新线索 {t.get('leads_new', 0)}"
+        )
+
+    if status is not None:
+        status.start()
+    try:
+        report = run_targets(
+            config,
+            targets,
+            kind,
+            on_target_done=lambda o: _print_outcome(console, o),
+            on_progress=progress if status is not None else None,
+        )
+    finally:
+        if status is not None:
+            status.stop()
     t = report.totals
     console.print(
         f"运行 #{report.run_id} 完成: 页面 {t.get('pages', 0)}，商品 {t.get('listings', 0)}，"

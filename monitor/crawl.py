@@ -87,9 +87,11 @@ def crawler_settings(
     config: Config, run_id: int | None, log_path: Path | None, target: Target | None = None
 ):
     from scrapy.settings import Settings
-    from scrapy.utils.project import get_project_settings
 
-    settings: Settings = get_project_settings()
+    # Always our settings module, wherever the command runs: get_project_settings() would look
+    # for scrapy.cfg in the current folder and silently fall back to Scrapy's defaults.
+    settings = Settings()
+    settings.setmodule("monitor.settings", priority="project")
     crawl = config.crawl
     settings.setdict(
         {
@@ -147,6 +149,7 @@ def run_targets(
     targets: list[Target],
     kind: str,
     on_target_done: Callable[[TargetOutcome], None] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> RunReport:
     """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -182,6 +185,7 @@ def run_targets(
     from spiders.site import SiteSpider
 
     outcomes: list[TargetOutcome] = []
+    running: dict = {}  # target name -> its crawler, for progress figures
     semaphore = defer.DeferredSemaphore(max(1, config.crawl["targets_at_once"]))
 
     from monitor.browser import find_chromium
@@ -216,6 +220,7 @@ def run_targets(
             spider_cls = StorefrontSpider
             kwargs["platform"] = config.platforms.get(target.platform or "", {})
         crawler = Crawler(spider_cls, crawler_settings(config, run_id, log_path, target))
+        running[target.name] = crawler
         d = process.crawl(crawler, **kwargs)
 
         def done(result):
@@ -236,9 +241,25 @@ def run_targets(
         d.addBoth(done)
         return d
 
+    def report_progress() -> None:
+        totals = {"targets_done": len(outcomes), "targets": len(targets)}
+        for crawler in running.values():
+            stats = crawler.stats.get_stats() if crawler.stats else {}
+            for name, key in COUNTERS.items():
+                totals[name] = totals.get(name, 0) + int(stats.get(key, 0) or 0)
+        on_progress(totals)
+
+    ticker = None
+    if on_progress is not None:
+        from twisted.internet.task import LoopingCall
+
+        ticker = LoopingCall(report_progress)
+        ticker.start(1.0, now=False)
     everything = defer.DeferredList([semaphore.run(crawl_one, t) for t in targets])
     everything.addBoth(lambda _: reactor.callLater(0, reactor.stop))
     process.start(stop_after_crawl=False)
+    if ticker is not None and ticker.running:
+        ticker.stop()
 
     order = {t.name: i for i, t in enumerate(targets)}
     outcomes.sort(key=lambda o: order.get(o.name, 0))

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -81,12 +82,15 @@ def run_cli(
     if config is not None:
         cmd += ["--config", str(config)]
     full_env = {**os.environ, **(env or {})}
+    if cwd is None:  # as a user would: from some folder that is not the project's
+        cwd = Path(tempfile.gettempdir()) / "monitor-tests-cwd"
+        cwd.mkdir(exist_ok=True)
     return subprocess.run(
         cmd + [str(a) for a in args],
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=cwd or PROJECT,
+        cwd=cwd,
         timeout=timeout,
     )
 
