@@ -120,8 +120,14 @@ def cmd_crawl(args) -> int:
         problem = check_http_url(args.url)
         if problem:
             raise UserInputError("--url", None, problem)
+        if args.platform and args.platform not in config.platforms:
+            raise UserInputError(
+                str(config.path), None, f"no platform named {args.platform!r} under platforms"
+            )
         target = config.target(args.name) if args.name else None
-        target = target or Target(name=args.name or args.url, url=args.url)
+        target = target or Target(
+            name=args.name or args.url, url=args.url, kind=args.kind, platform=args.platform
+        )
     else:
         target = config.target(args.target)
         if target is None:
@@ -489,6 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--url")
     g.add_argument("--target")
     c.add_argument("--name", help="target name to file the leads under (with --url)")
+    c.add_argument(
+        "--kind", choices=("site", "storefront"), default="site", help="with --url (default: site)"
+    )
+    c.add_argument(
+        "--platform", help="with --url and --kind storefront: a platform declared in the config"
+    )
     c.set_defaults(func=cmd_crawl)
 
     sub.add_parser("nightly", help="crawl every enabled target").set_defaults(func=cmd_nightly)

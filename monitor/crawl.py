@@ -118,7 +118,9 @@ def crawler_settings(
         settings.set("CLOSESPIDER_PAGECOUNT", target.page_budget, priority="cmdline")
     if target is not None and config.jobs_dir is not None:
         settings.set("JOBDIR", str(jobdir_for(config, target)), priority="cmdline")
-    if target is not None and (target.kind == "storefront" or target.render):
+    if (
+        target is not None
+    ):  # rendering is available to every target (sites fall back to it when needed)
         from monitor.browser import find_chromium, playwright_settings
         from monitor.downloadermiddlewares.scope import origin
 

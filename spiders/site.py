@@ -88,6 +88,11 @@ class SiteSpider(scrapy.Spider):
     def request(self, url: str, **kwargs) -> scrapy.Request:
         """Every request of the crawl goes through here, so a killed run can find it again."""
         meta = {"playwright": self.render, **kwargs.pop("meta", {})}
+        if meta["playwright"] and "playwright_page_methods" not in meta:
+            from scrapy_playwright.page import PageMethod
+
+            # content that script fetches after the load event: wait for the network to go quiet
+            meta["playwright_page_methods"] = [PageMethod("wait_for_load_state", "networkidle")]
         if self.jobstate is not None:
             self.jobstate.scheduled(url)
         return scrapy.Request(
@@ -116,6 +121,14 @@ class SiteSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self.done(response.url)
             return
+        if self.needs_rendering(response):
+            self.render = True  # the shop builds its pages with script: render from now on
+            self.crawler.stats.inc_value("monitor/render_fallback")
+            self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
+            yield self.request(
+                response.url, dont_filter=True, meta={"start": response.meta.get("start", False)}
+            )
+            return
         item = self.listing(response)
         info = extract_license(response.text, response.url)
         if info.found or response.meta.get("start"):
@@ -141,11 +154,36 @@ class SiteSpider(scrapy.Spider):
         if self.jobstate is not None:
             self.jobstate.done(url)
 
+    def needs_rendering(self, response: TextResponse) -> bool:
+        """A page with scripts but almost no text and no links is an empty shell that script fills
+        (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl."""
+        if self.render or "playwright" in response.flags or not self.can_render:
+            return False
+        if not response.xpath("//script"):
+            return False
+        text = "".join(
+            response.xpath(
+                "//body//text()[not(ancestor::script) and not(ancestor::style)]"
+            ).getall()
+        )
+        return (
+            len(text.strip()) < 200
+            and not self.links.extract_links(response)
+            and extract_listing(response.text, response.url) is None
+        )
+
+    @property
+    def can_render(self) -> bool:
+        return "scrapy_playwright" in str(
+            self.crawler.settings.getdict("DOWNLOAD_HANDLERS").get("http", "")
+        )
+
     def listing(self, response: TextResponse) -> ListingItem | None:
         found = extract_listing(response.text, response.url)
         if found is None:
             return None
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
+        rendered = "playwright" in response.flags
         return ListingItem(
             target=self.target_name,
             url=response.meta.get("redirect_urls", [response.url])[0],
@@ -155,9 +193,11 @@ class SiteSpider(scrapy.Spider):
             price=found.price,
             status=response.status,
             headers=raw.get("headers") or headers_as_dict(response.headers),
-            raw_body=raw.get("body", response.body),
+            # a rendered response holds the DOM, not the served bytes: evidence fetches those
+            raw_body=None if rendered else raw.get("body", response.body),
             fetched_at=datetime.now(timezone.utc),
             source=found.source,
+            rendered_dom=response.text if rendered else None,
         )
 
     def on_error(self, failure):

@@ -94,3 +94,29 @@ def test_without_chromium_storefronts_are_not_crawled_and_sites_lack_screenshots
         m = json.loads(p.read_bytes())
         assert "screenshot" not in {a["kind"] for a in m["artifacts"]}
         assert "Chromium not found" in m["notes"]["screenshot_missing"]
+
+
+@needs_chromium
+def test_a_site_built_by_script_is_rendered_without_being_told(
+    shop, make_config, cli, tmp_path, demo_expected
+):
+    server = shop("yungou")  # the JS storefront, crawled as a plain site with no platform selectors
+    config = make_config([])
+    result = cli("crawl", "--url", server.url, config=config)
+    assert result.returncode == 0, result.stderr + result.stdout
+    found = leads(tmp_path / "monitor.db")
+    flagged = {server.url + page: cats for page, cats in demo_expected["yungou"].items() if cats}
+    assert {u: c for u, c in found.items() if "#" not in u} == flagged
+    run = json.loads(cli("runs", "show", "1", config=config).stdout)
+    assert run["stats"]["totals"]["pages"] > 3
+
+
+@needs_chromium
+def test_one_off_storefront_crawl_from_the_command_line(shop, make_config, cli, tmp_path):
+    server = shop("yungou")
+    config = make_config([], platforms={"yungou": YUNGOU})
+    result = cli(
+        "crawl", "--url", server.url, "--kind", "storefront", "--platform", "yungou", config=config
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert len(leads(tmp_path / "monitor.db")) == 5
