@@ -120,6 +120,7 @@ class Matcher:
         self._words = _automaton(words)
         self._context = _automaton(context)
         self._tokenizer = None
+        self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
         self._dictionary = {t.key for t in lexicon.terms} | {
             w for c in lexicon.combos for w in c.left + c.right
         }
@@ -139,13 +140,13 @@ class Matcher:
                 if _RE_HAN.search(word):
                     tok.add_word(word)
             self._tokenizer = tok
-            self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
         return self._tokenizer
 
     def _cut_uncached(self, clause: str) -> frozenset[int]:
+        """Offsets of the word boundaries jieba finds in ``clause`` (cached per clause)."""
         bounds = {0}
         pos = 0
-        for token in self._tokenizer.cut(clause, HMM=False):
+        for token in self.tokenizer.cut(clause, HMM=False):
             pos += len(token)
             bounds.add(pos)
         return frozenset(bounds)
@@ -191,12 +192,13 @@ class Matcher:
         # Fields where deletions (fillers, zero-width, spaced-out characters) may hide a term
         # are normalised on their own and scanned again.
         suspicious = {bisect.bisect_right(separators, int(pos)) - 1 for pos in flagged} - candidates
-        for f in suspicious:
-            if self._candidate_fields(normalize(texts[f]).text, [-1]):
-                candidates.add(f)
+        normalized = {f: normalize(texts[f]) for f in suspicious}
+        candidates |= {
+            f for f, norm in normalized.items() if self._candidate_fields(norm.text, [-1])
+        }
         for f in sorted(candidates):
             r, name = owners[f]
-            field_norm = normalize(texts[f])
+            field_norm = normalized.get(f) or normalize(texts[f])
             results[r].hits.extend(
                 self._verify(field_norm, name, self._occurrences(field_norm.text), None)
             )
@@ -210,7 +212,7 @@ class Matcher:
         halves: dict[tuple[int, int], int] = {}  # (field, combo) -> sides seen, as bits
         ac, info = self._words
         for idx, start, _ in ac.find_matches_as_indexes(text, overlapping=True):
-            _, _, has_term, sides = info[idx]
+            _, has_term, sides = info[idx]
             f = bisect.bisect_right(separators, start) - 1
             if has_term:
                 fields.add(f)
@@ -227,7 +229,7 @@ class Matcher:
             if automaton is not None:
                 ac, info = automaton
                 for idx, start, end in ac.find_matches_as_indexes(text, overlapping=True):
-                    occ.append((start, end, info[idx][1]))
+                    occ.append((start, end, info[idx][0]))
         occ.sort(key=lambda o: (o[0], o[1]))
         return occ
 
@@ -261,7 +263,6 @@ class Matcher:
             )
             return ok, "" if ok else "part of a longer word or number"
         lo, hi = self._clause(text, start, end)
-        self.tokenizer  # noqa: B018 - loads jieba and the cut cache
         bounds = self._cut(text[lo:hi])
         if start - lo in bounds and end - lo in bounds:
             return True, ""
@@ -376,7 +377,7 @@ class Matcher:
 
 
 def _automaton(entries: dict[str, list[tuple]]):
-    """An Aho-Corasick automaton over the keys, and per key: (length, payload, has_term, combo sides)."""
+    """An Aho-Corasick automaton over the keys, and per key: (payload, has_term, combo sides)."""
     if not entries:
         return None
     keys = list(entries)
@@ -385,7 +386,7 @@ def _automaton(entries: dict[str, list[tuple]]):
         payload = tuple(entries[key])
         has_term = any(kind == T_TERM for kind, _ in payload)
         sides = tuple(data for kind, data in payload if kind == T_COMBO)
-        info.append((len(key), payload, has_term, sides))
+        info.append((payload, has_term, sides))
     return ahocorasick_rs.AhoCorasick(keys), info
 
 

@@ -155,22 +155,6 @@ _RE_FILLER = re.compile(
 )
 _RE_SPACED_RUN = re.compile(f"(?<![{HAN}])[{HAN}](?:[{SPACES}]+[{HAN}](?![{HAN}]))+")
 _RE_SPACES = re.compile(f"[{SPACES}]+")
-# Cheap test for "normalisation may delete something here": a filler, space or zero-width
-# character right after a Han character, or a zero-width character anywhere. It starts with a
-# character class, so the regex engine skips quickly over ordinary text.
-_RE_MAY_DELETE = re.compile(
-    f"[{FILLERS}{ZERO_WIDTH}](?<=[{HAN}{SPACES}][{FILLERS}{ZERO_WIDTH}])"  # 刷/单, 高 ·仿
-    f"|[{SPACES}](?<=[^{HAN}][{HAN}][{SPACES}])"  # 刷 单 (a single Han character, then a space)
-    f"|[{ZERO_WIDTH}]"
-)
-
-
-def may_delete_at(text: str) -> list[int]:
-    """Positions in folded ``text`` where normalisation might delete characters.
-
-    The test looks one or two characters back, so a caller scanning joined fields should
-    start the text with a separator."""
-    return [m.start() for m in _RE_MAY_DELETE.finditer(text)]
 
 
 class OffsetMap:
@@ -194,28 +178,22 @@ class OffsetMap:
             return 0
         return min(self.orig_starts[k] + (i - self.norm_starts[k]), self.orig_len)
 
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        """Original [start, end) of the normalised span [start, end)."""
-        if end <= start:
-            o = self.to_orig(start)
-            return o, o
-        return self.to_orig(start), self.to_orig(end - 1) + 1
-
 
 @dataclass
 class Normalized:
-    """Normalised text with the way back to the original."""
+    """Normalised text with the way back to the original (no map: nothing was deleted)."""
 
     original: str
     text: str
-    maps: tuple[OffsetMap, ...] = ()
+    offsets: OffsetMap | None = None
 
     def to_orig(self, i: int) -> int:
-        for m in reversed(self.maps):
-            i = m.to_orig(i)
+        if self.offsets is not None:
+            i = self.offsets.to_orig(i)
         return min(i, len(self.original))
 
     def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original [start, end) of the normalised span [start, end)."""
         if end <= start:
             o = self.to_orig(start)
             return o, o
@@ -240,12 +218,22 @@ def _delete(text: str, spans: list[tuple[int, int]]) -> tuple[str, OffsetMap]:
     return "".join(pieces), OffsetMap(norm_starts, orig_starts, len(text))
 
 
-def _deletions(text: str) -> list[tuple[int, int]]:
-    spans = [m.span() for m in _RE_FILLER.finditer(text)]
+def deletions(text: str) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping spans of folded ``text`` that normalisation deletes: zero-width
+    characters, fillers between Han characters, spaces inside a run of single Han characters."""
+    spans = [m.span() for m in _RE_ZERO_WIDTH.finditer(text)]
+    spans += [m.span() for m in _RE_FILLER.finditer(text)]
     for run in _RE_SPACED_RUN.finditer(text):
         base = run.start()
         spans.extend((base + m.start(), base + m.end()) for m in _RE_SPACES.finditer(run.group()))
-    return spans
+    spans.sort()
+    merged: list[tuple[int, int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+        else:
+            merged.append((s, e))
+    return merged
 
 
 def _cache_path():
@@ -325,17 +313,29 @@ def _class_array():
     return classes
 
 
+def _folded_points(text: str):
+    """The folded code points of ``text`` (one numpy lookup over its UTF-32 form)."""
+    import numpy as np
+
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return _table_array()[points]
+
+
+def _as_text(points) -> str:
+    return points.tobytes().decode("utf-32-le", "surrogatepass")
+
+
 def fold_and_flag(text: str):
     """Fold ``text`` and find where normalisation might delete characters, in one numpy pass.
 
     Returns (folded text, positions): a filler or zero-width character after a Han character
     or a space (刷/单, 高 ·仿), a space after a single Han character (刷 单), or a zero-width
-    character anywhere. Used to pick, in a batch, the few fields worth a full normalisation.
+    character anywhere. Used to pick, in a batch, the few fields worth a full normalisation;
+    the test looks up to two characters back, so joined fields should start with a separator.
     """
     import numpy as np
 
-    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    folded = _table_array()[points]
+    folded = _folded_points(text)
     cls = _class_array()[folded]
     han = (cls & _C_HAN) != 0
     filler = (cls & (_C_FILLER | _C_ZERO)) != 0
@@ -343,7 +343,7 @@ def fold_and_flag(text: str):
     flags = (cls & _C_ZERO) != 0
     flags[1:] |= filler[1:] & (han[:-1] | space[:-1])
     flags[2:] |= space[2:] & han[1:-1] & ~han[:-2]
-    return folded.tobytes().decode("utf-32-le", "surrogatepass"), np.flatnonzero(flags)
+    return _as_text(folded), np.flatnonzero(flags)
 
 
 def fold(text: str) -> str:
@@ -352,28 +352,7 @@ def fold(text: str) -> str:
     ASCII needs only case folding; anything else goes through one numpy lookup over its
     UTF-32 code points, which is several times faster than ``str.translate`` with a dict.
     """
-    if text.isascii():
-        return text.lower()
-    import numpy as np
-
-    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return _table_array()[points].tobytes().decode("utf-32-le", "surrogatepass")
-
-
-def deletions(text: str) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping spans of folded ``text`` that normalisation deletes."""
-    spans = [m.span() for m in _RE_ZERO_WIDTH.finditer(text)]
-    spans += _deletions(text)
-    if not spans:
-        return spans
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for s, e in spans:
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], e))
-        else:
-            merged.append((s, e))
-    return merged
+    return text.lower() if text.isascii() else _as_text(_folded_points(text))
 
 
 def normalize(text: str) -> Normalized:
@@ -383,7 +362,7 @@ def normalize(text: str) -> Normalized:
     if not spans:
         return Normalized(text, cur)
     cur, offsets = _delete(cur, spans)
-    return Normalized(text, cur, (offsets,))
+    return Normalized(text, cur, offsets)
 
 
 def normalize_term(term: str) -> str:
