@@ -320,30 +320,14 @@ def cmd_leads(args) -> int:
     return 0
 
 
-def verify_evidence(config) -> list[tuple[int, str]]:
-    """(lead id, problem) for every capture whose files or chain do not hold."""
+def cmd_evidence(args) -> int:
     from monitor.evidence import EvidenceStore
 
-    store = EvidenceStore(config.evidence_dir)
-    problems: list[tuple[int, str]] = []
-    previous: dict[int, str | None] = {}
-    for ev in _records(config).evidence():
-        path = Path(ev.manifest_path)
-        for p in store.verify_manifest(path, ev.manifest_sha256):
-            problems.append((ev.lead_id, p))
-        expected_prev = previous.get(ev.lead_id)
-        if ev.lead_id in previous and store.previous_of(path) != expected_prev:
-            problems.append(
-                (ev.lead_id, f"chain broken at {path.name}: previous manifest does not match")
-            )
-        previous[ev.lead_id] = ev.manifest_sha256
-    return problems
-
-
-def cmd_evidence(args) -> int:
     config = _config(args)
-    problems = verify_evidence(config)
-    count = sum(1 for _ in _records(config).evidence())
+    captures = (
+        (ev.lead_id, ev.manifest_path, ev.manifest_sha256) for ev in _records(config).evidence()
+    )
+    count, problems = EvidenceStore(config.evidence_dir).verify(captures)
     if not problems:
         print(f"证据校验通过 all {count} evidence capture(s) verified")
         return 0

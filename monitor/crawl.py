@@ -159,18 +159,12 @@ def run_targets(
     from monitor.db import init_db
 
     init_db(config.database_url)
-    if (
-        kind != "nightly"
-    ):  # only the nightly run keeps resumable job state (one-offs may overlap it)
+    if kind != "nightly":
+        # Only the nightly run keeps resumable job state: a one-off may run beside it.
         config = dataclasses.replace(config, jobs_dir=None)
     records = Records(config.database_url)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = records.start_run(kind)
-    log_path = config.logs_dir / f"run-{run_id}.log"
-    with records.sessions.begin() as s:
-        from monitor.models import CrawlRun
-
-        s.get(CrawlRun, run_id).log_path = str(log_path)
+    run_id, log_path = records.start_run(kind, config.logs_dir)
     for t in targets:
         records.ensure_target(
             t.name, t.url, t.kind, platform=t.platform, region=t.region, credit_code=t.credit_code
@@ -184,15 +178,13 @@ def run_targets(
     process = CrawlerProcess(settings)
     from twisted.internet import defer, reactor
 
+    from monitor.browser import find_chromium
     from spiders.site import SiteSpider
+    from spiders.storefront import StorefrontSpider
 
     outcomes: list[TargetOutcome] = []
     running: dict = {}  # target name -> its crawler, for progress figures
     semaphore = defer.DeferredSemaphore(max(1, config.crawl["targets_at_once"]))
-
-    from monitor.browser import find_chromium
-    from spiders.storefront import StorefrontSpider
-
     chromium = find_chromium(config.browser.get("executable_path"))
     if chromium is None and any(t.kind == "storefront" or t.render for t in targets):
         logging.getLogger(__name__).warning(
@@ -200,16 +192,20 @@ def run_targets(
             "site targets are crawled without rendering or screenshots"
         )
 
+    def finish(outcome: TargetOutcome) -> None:
+        outcomes.append(outcome)
+        if on_target_done:
+            on_target_done(outcome)
+
     def crawl_one(target: Target):
         if target.kind == "storefront" and chromium is None:
-            outcome = _outcome(
-                target,
-                {},
-                "Chromium not found (install Debian's chromium or set browser.executable_path)",
+            finish(
+                _outcome(
+                    target,
+                    {},
+                    "Chromium not found (install Debian's chromium or set browser.executable_path)",
+                )
             )
-            outcomes.append(outcome)
-            if on_target_done:
-                on_target_done(outcome)
             return defer.succeed(None)
         kwargs = {
             "url": target.url,
@@ -232,13 +228,9 @@ def run_targets(
                 logging.getLogger(__name__).error("Target %s failed: %s", target.name, failure)
             stats = crawler.stats.get_stats() if crawler.stats else {}
             if stats.get("finish_reason") == "finished" and config.jobs_dir is not None:
-                shutil.rmtree(
-                    jobdir_for(config, target), ignore_errors=True
-                )  # complete: next run starts afresh
-            outcome = _outcome(target, stats, failure)
-            outcomes.append(outcome)
-            if on_target_done:
-                on_target_done(outcome)
+                # Complete: the next run starts afresh.
+                shutil.rmtree(jobdir_for(config, target), ignore_errors=True)
+            finish(_outcome(target, stats, failure))
 
         d.addBoth(done)
         return d

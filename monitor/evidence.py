@@ -134,19 +134,20 @@ class EvidenceStore:
             write_atomic(path, blob)
         return Manifest(path, digest, data)
 
-    def verify_manifest(self, path: Path, expected_sha256: str) -> list[str]:
-        """Every problem with one manifest and its artifacts (empty when all hold)."""
-        problems = []
+    def verify_manifest(self, path: Path, expected_sha256: str) -> tuple[list[str], str | None]:
+        """Every problem with one manifest and its artifacts (empty when all hold), and the
+        previous manifest it links to."""
         try:
             blob = path.read_bytes()
         except OSError as exc:
-            return [f"manifest {path.name} unreadable: {exc.strerror}"]
+            return [f"manifest {path.name} unreadable: {exc.strerror}"], None
+        problems = []
         if sha256_hex(blob) != expected_sha256:
             problems.append(f"manifest {path.name} does not match its recorded sha256")
         try:
             data = json.loads(blob)
         except ValueError:
-            return problems + [f"manifest {path.name} is not valid JSON"]
+            return problems + [f"manifest {path.name} is not valid JSON"], None
         for art in data.get("artifacts", []):
             apath = self.root / art.get("path", "")
             try:
@@ -156,11 +157,23 @@ class EvidenceStore:
                 continue
             if sha256_hex(content) != art.get("sha256") or len(content) != art.get("size"):
                 problems.append(f"{art.get('kind')} artifact altered: {art.get('path')}")
-        return problems
+        return problems, data.get("previous_manifest_sha256")
 
-    @staticmethod
-    def previous_of(path: Path) -> str | None:
-        try:
-            return json.loads(path.read_bytes()).get("previous_manifest_sha256")
-        except (OSError, ValueError):
-            return None
+    def verify(self, captures) -> tuple[int, list[tuple[int, str]]]:
+        """Check recorded captures, given in order as (owner id, manifest path, sha256): every
+        file's hash, and that each manifest links to its owner's previous one. Returns the
+        number checked and (owner id, problem) for each failure."""
+        problems: list[tuple[int, str]] = []
+        latest: dict[int, str] = {}
+        count = 0
+        for owner, path, sha in captures:
+            count += 1
+            path = Path(path)
+            found, previous = self.verify_manifest(path, sha)
+            problems.extend((owner, p) for p in found)
+            if owner in latest and previous != latest[owner]:
+                problems.append(
+                    (owner, f"chain broken at {path.name}: previous manifest does not match")
+                )
+            latest[owner] = sha
+        return count, problems

@@ -103,11 +103,22 @@ def _join(*parts: str) -> str:
     return "\n".join(out)[:MAX_TEXT]
 
 
-def extract_listing(html: str, url: str = "") -> ExtractedListing | None:
-    """The listing on this page, or None when it is not a product page."""
+def as_selector(page: str | parsel.Selector) -> parsel.Selector | None:
+    """A parsed page: the caller's selector (a spider passes response.selector, so a page is
+    parsed once), or one parsed from HTML text; None when lxml refuses the input."""
+    if isinstance(page, parsel.Selector):
+        return page
     try:
-        sel = parsel.Selector(text=html or "<html></html>")
+        return parsel.Selector(text=page or "<html></html>")
     except Exception:  # noqa: BLE001 - lxml refuses some inputs outright
+        return None
+
+
+def extract_listing(page: str | parsel.Selector, url: str = "") -> ExtractedListing | None:
+    """The listing on this page (HTML text or a parsed selector), or None when it is not a
+    product page."""
+    sel = as_selector(page)
+    if sel is None:
         return None
     try:
         return _extract(sel)

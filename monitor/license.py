@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import parsel
 
+from monitor.extract import as_selector
 from monitor.lexicon.normalize import fold
 
 CATEGORY = "license_display"
@@ -80,10 +81,9 @@ class LicenseInfo:
         return bool(self.operator or self.credit_codes or self.icps)
 
 
-def _page_text(html: str) -> str:
-    try:
-        sel = parsel.Selector(text=html or "<html></html>")
-    except Exception:  # noqa: BLE001
+def _page_text(page: str | parsel.Selector) -> str:
+    sel = as_selector(page)
+    if sel is None:
         return ""
     parts = sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]").getall()
     for raw in sel.xpath("//script[@type='application/ld+json']/text()").getall():
@@ -114,14 +114,14 @@ def _page_text(html: str) -> str:
     return " ".join(parts)
 
 
-def extract_license(html: str, url: str = "") -> LicenseInfo:
+def extract_license(page: str | parsel.Selector, url: str = "") -> LicenseInfo:
     """Operator name, credit codes, ICP numbers, phone and address shown on a page.
 
     Full-width characters and spaces inside a code are folded first (９１３３ ０１… reads as 9133 01…).
     """
     info = LicenseInfo(url)
-    text = fold(_page_text(html)).upper()
-    text_cn = fold(_page_text(html))
+    text_cn = fold(_page_text(page))
+    text = text_cn.upper()
     for m in _LABELLED_CODE.finditer(text):
         code = re.sub(r"[\s\-]", "", m.group(1))[:18]
         if len(code) >= 15 and code not in info.credit_codes:

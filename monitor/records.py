@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -72,12 +73,15 @@ class Records:
             s.flush()
             return target.id
 
-    def start_run(self, kind: str, log_path: str | None = None) -> int:
+    def start_run(self, kind: str, logs_dir: Path | None = None) -> tuple[int, Path | None]:
+        """A new running CrawlRun; its log file is logs_dir/run-ID.log. Returns (id, log path)."""
         with self.sessions.begin() as s:
-            run = CrawlRun(kind=kind, status="running", stats={}, log_path=log_path)
+            run = CrawlRun(kind=kind, status="running", stats={})
             s.add(run)
             s.flush()
-            return run.id
+            log_path = logs_dir / f"run-{run.id}.log" if logs_dir is not None else None
+            run.log_path = str(log_path) if log_path else None
+            return run.id, log_path
 
     def finish_run(self, run_id: int, status: str, exit_code: int, stats: dict) -> None:
         with self.sessions.begin() as s:

@@ -130,7 +130,7 @@ class SiteSpider(scrapy.Spider):
             )
             return
         item = self.listing(response)
-        info = extract_license(response.text, response.url)
+        info = extract_license(response.selector, response.url)
         if info.found or response.meta.get("start"):
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield LicensePage(
@@ -155,9 +155,12 @@ class SiteSpider(scrapy.Spider):
             self.jobstate.done(url)
 
     def needs_rendering(self, response: TextResponse) -> bool:
-        """A page with scripts but almost no text and no links is an empty shell that script fills
-        (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl."""
-        if self.render or "playwright" in response.flags or not self.can_render:
+        """A start page with scripts but almost no text and no links is an empty shell that script
+        fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
+        Only the start page is judged, so ordinary pages pay nothing for the check."""
+        if not response.meta.get("start") or self.render or "playwright" in response.flags:
+            return False
+        if not self.can_render:
             return False
         if not response.xpath("//script"):
             return False
@@ -169,7 +172,7 @@ class SiteSpider(scrapy.Spider):
         return (
             len(text.strip()) < 200
             and not self.links.extract_links(response)
-            and extract_listing(response.text, response.url) is None
+            and extract_listing(response.selector, response.url) is None
         )
 
     @property
@@ -179,7 +182,7 @@ class SiteSpider(scrapy.Spider):
         )
 
     def listing(self, response: TextResponse) -> ListingItem | None:
-        found = extract_listing(response.text, response.url)
+        found = extract_listing(response.selector, response.url)
         if found is None:
             return None
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}

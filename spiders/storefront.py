@@ -112,7 +112,7 @@ class StorefrontSpider(SiteSpider):
     def parse_listing(self, response):
         if not isinstance(response, TextResponse):
             return
-        found = extract_listing(response.text, response.url) or self.by_selectors(response)
+        found = extract_listing(response.selector, response.url) or self.by_selectors(response)
         if found is None:
             return
         yield ListingItem(

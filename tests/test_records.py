@@ -86,7 +86,7 @@ def test_lead_lifecycle_rectified_and_reopened_with_audit_trail(database_url):
 def test_run_statistics_are_kept(database_url):
     init_db(database_url)
     records = Records(database_url)
-    run_id = records.start_run("nightly")
+    run_id, _ = records.start_run("nightly")
     records.finish_run(run_id, "ok", 0, {"totals": {"pages": 12}, "errors": {"http_404": 1}})
     run = records.run(run_id)
     assert run.stats["totals"]["pages"] == 12 and run.finished_at is not None and run.exit_code == 0
