@@ -1,10 +1,14 @@
 """Headless Chromium for evidence: render a flagged listing, keep its DOM, bytes and a screenshot.
 
-Debian's Chromium is used as installed (never `playwright install`). Pages are hostile: each
-capture gets a fresh browser context, requests to any origin other than the listing's are
-aborted (nothing leaves the target, and the closed network is not probed), a capture that
-hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
-``max_pages`` captures run at once. Contexts and pages are always closed, so memory stays flat.
+Debian's Chromium is used as installed (never `playwright install`). Pages are hostile:
+Chromium is launched through the browser's own containment proxy (:mod:`monitor.containment`),
+which admits only the origins of the listings being captured, so nothing leaves the target at
+the network layer (redirect hops, WebSockets, preconnects, popups, WebRTC included); a route
+handler aborts other origins early as well, so the closed network is not probed. A capture whose
+page ends up on another origin keeps no DOM or screenshot: the evidence is the target's page or
+none. A capture that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and
+at most ``max_pages`` captures run at once. Contexts and pages are always closed, so memory
+stays flat.
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ import os
 import shutil
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from monitor.containment import (
+    OriginProxy,
+    contained_context_kwargs,
+    contained_launch_options,
+    guard_context,
+)
+from monitor.downloadermiddlewares.scope import is_private_host
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +69,20 @@ def launch_options(executable: str, headless: bool = True) -> dict:
 def origin_of(url: str) -> tuple[str, str, int | None]:
     p = urlsplit(url)
     return p.scheme, (p.hostname or "").lower(), p.port or (443 if p.scheme == "https" else 80)
+
+
+HANDLER = "monitor.containment.handler.ContainedPlaywrightHandler"
+
+
+def renders_contained(settings) -> bool:
+    """Whether a crawler's settings render pages through the contained scrapy-playwright
+    handler (a bare scrapy-playwright handler would let Chromium leave the target)."""
+    path = settings.getdict("DOWNLOAD_HANDLERS").get("http")
+    if not path:
+        return False
+    if not isinstance(path, str):
+        path = f"{path.__module__}.{path.__qualname__}"
+    return path == HANDLER
 
 
 class SameOriginOnly:
@@ -102,8 +128,7 @@ class Browser:
         self._ctx = None
         self._ctx_pages = 0
         self._open: dict = {}
-        self._origins: set[tuple] = set()
-        self._origin_users: dict[tuple, int] = {}
+        self._proxy = OriginProxy()  # admits the origin of each capture while it runs
 
     RECYCLE = 100  # pages per browser context before a fresh one takes over
 
@@ -113,8 +138,9 @@ class Browser:
 
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
+            self._proxy.start()
             self._browser = await self._playwright.chromium.launch(
-                **launch_options(self.executable)
+                **contained_launch_options(launch_options(self.executable), self._proxy.url)
             )
             self._ctx = None
         return self._browser
@@ -127,14 +153,14 @@ class Browser:
             browser = await self._browser_ready()
             if self._ctx is None or self._ctx_pages >= self.RECYCLE:
                 self._ctx = await browser.new_context(
-                    viewport={"width": 1280, "height": 900},
-                    service_workers="block",
-                    locale="zh-CN",
-                    accept_downloads=False,
+                    **contained_context_kwargs(
+                        {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"}
+                    )
                 )
+                await guard_context(self._ctx)
                 self._ctx_pages = 0
                 self._open[self._ctx] = 0
-                guard = SameOriginOnly(self._origins)
+                guard = SameOriginOnly(self._proxy.origins)
 
                 async def route(r):
                     await (r.abort() if guard(r.request) else r.continue_())
@@ -157,8 +183,7 @@ class Browser:
         """Render ``url``; raise CaptureError if it fails or takes longer than the timeout."""
         async with self.semaphore:
             origin = origin_of(url)
-            self._origin_users[origin] = self._origin_users.get(origin, 0) + 1
-            self._origins.add(origin)
+            self._proxy.admit(origin, is_private_host(origin[1]))
             context = await self._context()
             holder: list = []
             try:
@@ -180,9 +205,7 @@ class Browser:
                     except Exception:  # noqa: BLE001 - a dead renderer can fail to close
                         pass
                 await self._release(context)
-                self._origin_users[origin] -= 1
-                if not self._origin_users[origin]:
-                    self._origins.discard(origin)
+                self._proxy.dismiss(origin)
 
     async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
         page = await context.new_page()
@@ -193,10 +216,19 @@ class Browser:
         page.on("requestfailed", lambda r: inflight.discard(r))
         crashed = asyncio.get_running_loop().create_future()
         page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
+        navigations = [0]  # of the main frame: the DOM and screenshot must be of one document
+
+        def navigated(frame) -> None:
+            if frame.parent_frame is None:
+                navigations[0] += 1
+
+        page.on("framenavigated", navigated)
         response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
         if crashed.done():
             raise CaptureError("renderer crashed")
         await self._settle(page, inflight)
+        seen = navigations[0]
+        self._check_on_target(page, url)
         raw = headers = None
         status = None
         if response is not None:
@@ -208,7 +240,17 @@ class Browser:
                 raw = None
         dom = await page.content()
         png = await page.screenshot(full_page=True, type="png") if screenshot else None
+        self._check_on_target(page, url)
+        if navigations[0] != seen:
+            raise CaptureError("page navigated while it was captured")
         return Capture(url, status, headers or {}, raw, dom, png)
+
+    @staticmethod
+    def _check_on_target(page, url: str) -> None:
+        """A page redirected (by its server, a script or a meta refresh) to another origin, whose
+        hop the proxy refused, shows what is not the target's: it is no evidence of it."""
+        if origin_of(page.url) != origin_of(url):
+            raise CaptureError(f"left the target: {page.url[:200]}")
 
     async def _settle(self, page, inflight: set) -> None:
         """After load, wait until the page's own requests (data fetched by script) are done and
@@ -228,15 +270,16 @@ class Browser:
                 await self._playwright.stop()
         finally:
             self._browser = self._playwright = None
+            self._proxy.stop()
 
 
 def playwright_settings(
     executable: str, max_pages: int = 4, timeout: float = 30.0, origins: set[tuple] | None = None
 ) -> dict:
-    """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium."""
-    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium,
+    contained by :class:`~monitor.containment.handler.ContainedPlaywrightHandler`."""
     settings = {
-        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(executable),
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max(1, max_pages),

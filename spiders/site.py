@@ -177,9 +177,9 @@ class SiteSpider(scrapy.Spider):
 
     @property
     def can_render(self) -> bool:
-        return "scrapy_playwright" in str(
-            self.crawler.settings.getdict("DOWNLOAD_HANDLERS").get("http", "")
-        )
+        from monitor.browser import renders_contained
+
+        return renders_contained(self.crawler.settings)
 
     def listing(self, response: TextResponse) -> ListingItem | None:
         found = extract_listing(response.selector, response.url)

@@ -1,0 +1,72 @@
+"""scrapy-playwright's download handler, with Chromium kept on the crawl's target.
+
+Used in place of ``scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler`` (see
+:func:`monitor.browser.playwright_settings`). When Scrapy builds it, the spider already
+exists: its ``start_url`` and ``allowed_hosts`` are the origins the proxy admits (a spider
+without a start URL admits nothing). Whatever PLAYWRIGHT_LAUNCH_OPTIONS, PLAYWRIGHT_CONTEXTS or
+``playwright_context_kwargs`` say, the browser is launched through the proxy, a context gets no
+proxy of its own, no persistent profile, downloads or service workers, and a remote browser
+(PLAYWRIGHT_CDP_URL, PLAYWRIGHT_CONNECT_URL) is not used: it could not be contained.
+Refused requests are counted in the stats as ``containment/refused/<kind>``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+from monitor.containment.chromium import (
+    contained_context_kwargs,
+    contained_launch_options,
+    guard_context,
+)
+from monitor.containment.proxy import OriginProxy
+from monitor.downloadermiddlewares.scope import origin, target_origins
+
+logger = logging.getLogger(__name__)
+
+
+class ContainedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
+    def __init__(self, crawler) -> None:
+        super().__init__(crawler)
+        spider = crawler.spider
+        self.proxy = OriginProxy(
+            target_origins(
+                getattr(spider, "start_url", None), getattr(spider, "allowed_hosts", None)
+            )
+        ).start()
+        if self.config.cdp_url or self.config.connect_url:
+            logger.warning("Not using a remote browser: it would be outside the crawl's proxy")
+            self.config.cdp_url = self.config.connect_url = None
+        self.config.launch_options = contained_launch_options(
+            self.config.launch_options, self.proxy.url
+        )
+        self.config.startup_context_kwargs = {
+            name: contained_context_kwargs(kwargs)
+            for name, kwargs in (self.config.startup_context_kwargs or {}).items()
+        }
+
+    async def _create_browser_context(self, name, context_kwargs, spider=None):
+        wrapper = await super()._create_browser_context(
+            name, contained_context_kwargs(context_kwargs), spider
+        )
+        await guard_context(wrapper.context)
+        return wrapper
+
+    async def _apply_page_methods(self, page, request, spider) -> None:
+        """A page that already left the target (its hop refused) is not waited on: the scope
+        middleware drops its response."""
+        if self.proxy.allows(origin(page.url)):
+            await super()._apply_page_methods(page, request, spider)
+
+    def _record_refusals(self) -> None:
+        for kind, count in self.proxy.refusals.items():
+            self.stats.set_value(f"containment/refused/{kind}", count)
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            self.proxy.stop()
+            self._record_refusals()
