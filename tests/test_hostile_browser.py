@@ -125,6 +125,10 @@ def hostile_page(a: Elsewhere, b: Elsewhere) -> bytes:
     tryit('popup', () => window.open('{y}/popup'));
     tryit('popup-noopener', () => window.open('/redirect?to={x}/popup-hop', '_blank', 'noopener'));
     tryit('image', () => {{ new Image().src = '{y}/new-image'; }});
+    tryit('download', () => {{ const l = document.createElement('a'); l.href = '{x}/file.exe';
+      l.download = 'file.exe'; l.target = 'sink'; document.body.appendChild(l); l.click(); }});
+    tryit('download-same-origin', () => {{ const l = document.createElement('a');
+      l.href = '/file.exe'; l.download = 'file.exe'; document.body.appendChild(l); l.click(); }});
     tryit('webtransport', () => new WebTransport('https://127.0.0.1:{a.port}/wt'));
     tryit('webrtc', () => {{
       const pc = new RTCPeerConnection({{iceServers: [
@@ -267,6 +271,7 @@ def test_network_layer_alone_holds_without_route_handlers_or_init_scripts(world)
     assert hits(a, b) == []
     assert "page-ran" in target.ran and "webrtc-started" in target.ran  # WebRTC did try
     assert refusals.get("off_target", 0) >= 5 and refusals.get("connect_off_target", 0) >= 1
+    assert "/ws" not in target.paths
 
 
 @needs_chromium
@@ -296,6 +301,7 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
     # on-target hops were followed, the off-target hop after each one was refused
     assert any(p.startswith("/redirect?to=") for p in target.paths)
     assert refusals.get("off_target", 0) >= 1
+    assert "/ws" not in target.paths  # a WebSocket to the page's own (http) origin is refused too
     # a listing that moves elsewhere is no evidence of it: captured before it moved (its own
     # page), or refused; never the other origin's page or the proxy's refusal
     assert outcomes["moved.html"].startswith("left the target")
@@ -370,13 +376,24 @@ def test_proxy_refuses_other_ports_metadata_addresses_websockets_and_rebinding()
         ):
             assert send(raw.encode()).startswith(b"HTTP/1.1 403"), raw
         assert a.hits == [] and len(target.hits) == 1
+        # an https origin is tunnelled (CONNECT), to its own port only
+        proxy.admit(("https", "127.0.0.1", target.port), True)
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+            s.sendall(f"CONNECT 127.0.0.1:{target.port} HTTP/1.1\r\n\r\n".encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 200")
+            s.sendall(b"GET /in-tunnel HTTP/1.0\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.0 200")
+        assert len(target.hits) == 2
+        assert send(f"CONNECT 127.0.0.1:{a.port} HTTP/1.1\r\n\r\n".encode()).startswith(
+            b"HTTP/1.1 403"
+        )
         # a public name admitted as public may not resolve to a private address (rebinding)
         public = OriginProxy({("http", "localhost", target.port): False}).start()
         try:
             with socket.create_connection(("127.0.0.1", public.port), timeout=10) as s:
                 s.sendall(f"GET http://localhost:{target.port}/ HTTP/1.1\r\n\r\n".encode())
                 assert s.recv(100).startswith(b"HTTP/1.1 403")
-            assert public.refusals["private_address"] == 1 and len(target.hits) == 1
+            assert public.refusals["private_address"] == 1 and len(target.hits) == 2
         finally:
             public.stop()
     finally:

@@ -7,7 +7,8 @@ without a start URL admits nothing). Whatever PLAYWRIGHT_LAUNCH_OPTIONS, PLAYWRI
 ``playwright_context_kwargs`` say, the browser is launched through the proxy, a context gets no
 proxy of its own, no persistent profile, downloads or service workers, and a remote browser
 (PLAYWRIGHT_CDP_URL, PLAYWRIGHT_CONNECT_URL) is not used: it could not be contained.
-Refused requests are counted in the stats as ``containment/refused/<kind>``.
+Refused requests are counted in the stats as ``containment/refused/<kind>``, downloads a page
+started as ``containment/download_refused``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,16 @@ class ContainedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         )
         await guard_context(wrapper.context)
         return wrapper
+
+    async def _get_response_and_download(self, request, page, spider):
+        """A page's own download (a script clicking a download link) is refused by the context;
+        scrapy-playwright would take it for the response and lose the page, which would let a
+        listing hide behind a download. The page's response stands."""
+        response, download = await super()._get_response_and_download(request, page, spider)
+        if response is not None and download:
+            self.stats.inc_value("containment/download_refused")
+            download = None
+        return response, download
 
     async def _apply_page_methods(self, page, request, spider) -> None:
         """A page that already left the target (its hop refused) is not waited on: the scope
