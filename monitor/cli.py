@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from monitor import __version__
-from monitor.errors import UserInputError
+from monitor.errors import DatabaseUnavailable, UserInputError
 
 
 def _console():
@@ -136,6 +136,7 @@ def cmd_crawl(args) -> int:
 
 
 EXIT_ALREADY_RUNNING = 3
+EXIT_DATABASE = 4  # the database is down, unreachable or locked: nothing was done
 
 
 def cmd_nightly(args) -> int:
@@ -555,8 +556,26 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        if exc.filename is None:  # not a file or folder the user can fix: a real bug, shown whole
+            raise
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):  # a bug, not a fault of the database
+            raise
+        from monitor.db import describe_database_error
+
+        url = _config(args).database_url
+        print(f"error: {describe_database_error(url, exc)}", file=sys.stderr)
+        return EXIT_DATABASE
 
 
 if __name__ == "__main__":

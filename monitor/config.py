@@ -8,6 +8,7 @@ A wrong key, type or URL raises :class:`ConfigError` naming the file, line and k
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from monitor.errors import ConfigError
 from monitor.yamlfile import dotted, line_of, load_yaml
 
 ENV_VAR = "MONITOR_CONFIG"
+_SPACE = re.compile(r"\s")
 TARGET_KINDS = ("site", "storefront")
 
 # section -> key -> (types, default). A default of None means "not set".
@@ -45,6 +47,22 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "max_pages": ((int,), 4),
         "render_timeout": ((int, float), 30),
     },
+}
+# (least, most) for numbers: a concurrency of 0 would hang a crawl, a negative delay or timeout
+# means nothing, and a value past the top is a typo (16000 for 16) rather than a wish.
+RANGES: dict[str, tuple[float, float]] = {
+    "crawl.concurrency": (1, 1000),
+    "crawl.per_target_concurrency": (1, 100),
+    "crawl.targets_at_once": (1, 100),
+    "crawl.delay": (0, 3600),
+    "crawl.max_page_bytes": (1024, 1024**3),
+    "crawl.page_budget": (1, 10_000_000),
+    "crawl.depth_limit": (0, 100_000),
+    "crawl.download_timeout": (0.1, 3600),
+    "browser.max_pages": (1, 64),
+    "browser.render_timeout": (0.1, 3600),
+    "target.delay": (0, 3600),
+    "target.page_budget": (1, 10_000_000),
 }
 TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
@@ -135,6 +153,22 @@ def _check_type(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
+def range_problem(name: str, value: Any) -> str | None:
+    """Why a number is out of the range RANGES gives ``name`` ("crawl.delay"), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"must be a finite number, not {value}"
+    least, most = RANGES.get(name, (0, float("inf")))
+    if value < least:
+        return f"must be at least {least:g}, not {value:g}" + (
+            " (0 would stop the crawl)" if least >= 1 and value == 0 else ""
+        )
+    if value > most:
+        return f"must be at most {most:g}, not {value:g}"
+    return None
+
+
 def check_http_url(url: str) -> str | None:
     """Why ``url`` is not a usable http(s) URL, or None when it is."""
     try:
@@ -146,7 +180,7 @@ def check_http_url(url: str) -> str | None:
         return f"not an http(s) URL: {url!r}"
     if not parts.hostname:
         return f"URL has no host: {url!r}"
-    if any(c.isspace() for c in url):
+    if _SPACE.search(url):
         return f"URL contains spaces: {url!r}"
     return None
 
@@ -198,8 +232,9 @@ def load_config(path: str | Path | None = None) -> Config:
             value = given.get(key, default)
             if value is not None and not _check_type(value, types):
                 fail((section, key), f"must be {_type_name(types)}, not {value!r}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                fail((section, key), "must not be negative")
+            problem = range_problem(f"{section}.{key}", value)
+            if problem:
+                fail((section, key), problem)
             values[section][key] = value
 
     base = path.resolve().parent
@@ -239,7 +274,18 @@ def load_config(path: str | Path | None = None) -> Config:
             value = raw.get(key, default)
             if value is not None and not _check_type(value, types):
                 fail(("targets", i, key), f"must be {_type_name(types)}, not {value!r}")
+            problem = range_problem(f"target.{key}", value)
+            if problem:
+                fail(("targets", i, key), problem)
             kwargs[key] = value
+        for j, host in enumerate(kwargs["allowed_hosts"] or []):
+            if (
+                not isinstance(host, str)
+                or not host
+                or "/" in host
+                or any(c.isspace() for c in host)
+            ):
+                fail(("targets", i, "allowed_hosts", j), f"must be a host name, not {host!r}")
         problem = check_http_url(kwargs["url"])
         if problem:
             fail(("targets", i, "url"), problem)
