@@ -26,10 +26,14 @@ def describe_database_error(url: str, exc: BaseException) -> str:
     if parsed.drivername.startswith("sqlite"):
         where = parsed.database or ":memory:"
         if "locked" in low or "busy" in low:
-            return f"数据库被另一个进程锁住 database is locked by another process: {where} ({detail})"
+            return (
+                f"数据库被另一个进程锁住 database is locked by another process: {where} ({detail})"
+            )
         return f"数据库无法打开 database cannot be opened: {where} ({detail})"
     where = parsed.render_as_string(hide_password=True)
-    if any(w in low for w in ("refused", "timeout", "timed out", "could not translate", "no route")):
+    if any(
+        w in low for w in ("refused", "timeout", "timed out", "could not translate", "no route")
+    ):
         return f"数据库无法连接 database unreachable: {where} ({detail})"
     return f"数据库不可用 database unavailable: {where} ({detail})"
 
