@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from monitor.browser import Browser, CaptureError, find_chromium, launch_options
-from monitor.containment import OriginProxy, contained_launch_options
+from monitor.containment import OriginProxy, contained_context_kwargs, contained_launch_options
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed"
@@ -313,12 +313,20 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
 
 
 @needs_chromium
-def test_storefront_crawl_of_hostile_shop_reaches_nothing_else_and_keeps_only_target_pages(
-    world, make_config, cli, tmp_path
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "storefront", "platform": "p"},
+        {"kind": "site", "render": True},  # the site spider rendering a script-built shop
+    ],
+    ids=["storefront", "site-rendered"],
+)
+def test_rendered_crawl_of_hostile_shop_reaches_nothing_else_and_keeps_only_target_pages(
+    world, make_config, cli, tmp_path, spec
 ):
     target, a, b = world
     config = make_config(
-        [{"name": "恶意店", "url": target.url, "kind": "storefront", "platform": "p"}],
+        [{"name": "恶意店", "url": target.url, **spec}],
         platforms={"p": {"listing_links": "a.item", "title": "h1", "wait_for": "body"}},
         browser={"render_timeout": 15},
     )
@@ -400,3 +408,33 @@ def test_proxy_refuses_other_ports_metadata_addresses_websockets_and_rebinding()
         proxy.stop()
         a.stop()
         target.stop()
+
+
+def test_launch_and_context_options_cannot_be_turned_back_on():
+    """Settings that would undo containment are replaced: another proxy, a bypass list, PAC,
+    host rules, WebRTC policy; per-context proxies, persistent profiles and downloads."""
+    options = contained_launch_options(
+        {
+            "proxy": {"server": "http://127.0.0.2:1"},
+            "args": [
+                "--proxy-server=http://127.0.0.2:1",
+                "--proxy-bypass-list=*",
+                "--proxy-pac-url=http://127.0.0.2/p.pac",
+                "--host-resolver-rules=MAP * 127.0.0.2",
+                "--force-webrtc-ip-handling-policy=default",
+                "--mute-audio",
+            ],
+        },
+        "http://127.0.0.1:5555",
+    )
+    assert "proxy" not in options
+    args = options["args"]
+    assert [a for a in args if a.startswith("--proxy-server")] == [
+        "--proxy-server=http://127.0.0.1:5555"
+    ]
+    assert "--proxy-bypass-list=<-loopback>" in args and "--mute-audio" in args
+    assert not any("127.0.0.2" in a or a.endswith("=*") or "default" in a for a in args)
+    kwargs = contained_context_kwargs(
+        {"proxy": {"server": "http://127.0.0.2:1"}, "user_data_dir": "/tmp/x", "locale": "zh-CN"}
+    )
+    assert kwargs == {"locale": "zh-CN", "accept_downloads": False, "service_workers": "block"}
