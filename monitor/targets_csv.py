@@ -49,6 +49,7 @@ MAX_LENGTH = {
     "enabled": 10,
 }
 FIELD_LIMIT = max(MAX_LENGTH.values()) * 4  # csv stops reading a field past this
+MAX_BYTES = 1024**3  # some 15 million rows
 BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -88,6 +89,9 @@ def _delimiter(text: str) -> str:
 def read_targets_csv(path: str | Path) -> list[dict]:
     file = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise TargetsFileError(file, None, f"{size:,} bytes: too large for a list of targets")
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise TargetsFileError(file, None, f"cannot read: {exc.strerror}") from None

@@ -17,6 +17,7 @@ from monitor.errors import UserInputError
 Lines = dict[tuple, int]
 MAX_VALUES = 1_000_000  # values in a file once aliases are expanded
 MAX_DEPTH = 64  # nesting of mappings and lists
+MAX_BYTES = 64 * 1024 * 1024
 
 
 def _check_structure(text: str, file: str, error: type, loader) -> None:
@@ -89,6 +90,9 @@ def load_yaml(path: str | Path, error: type = UserInputError) -> tuple[Any, Line
     """Return (data, lines) for a YAML file; syntax errors raise ``error`` with file and line."""
     file = str(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_BYTES:
+            raise error(file, None, f"{size:,} bytes: larger than a hand-edited file can be")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(file, None, "file not found") from None
