@@ -20,6 +20,7 @@ from monitor.yamlfile import dotted, line_of, load_yaml
 
 ENV_VAR = "MONITOR_CONFIG"
 _SPACE = re.compile(r"\s")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TARGET_KINDS = ("site", "storefront")
 
 # section -> key -> (types, default). A default of None means "not set".
@@ -63,6 +64,15 @@ RANGES: dict[str, tuple[float, float]] = {
     "browser.render_timeout": (0.1, 3600),
     "target.delay": (0, 3600),
     "target.page_budget": (1, 10_000_000),
+}
+# The longest text each target field may hold (the targets table's columns; a URL is a URL).
+TARGET_LENGTHS = {
+    "name": 200,
+    "url": 2048,
+    "kind": 20,
+    "platform": 100,
+    "region": 100,
+    "credit_code": 32,
 }
 TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
@@ -235,6 +245,8 @@ def load_config(path: str | Path | None = None) -> Config:
             problem = range_problem(f"{section}.{key}", value)
             if problem:
                 fail((section, key), problem)
+            if isinstance(value, str) and _CONTROL.search(value):
+                fail((section, key), "contains a control character (a line break?)")
             values[section][key] = value
 
     base = path.resolve().parent
@@ -277,6 +289,11 @@ def load_config(path: str | Path | None = None) -> Config:
             problem = range_problem(f"target.{key}", value)
             if problem:
                 fail(("targets", i, key), problem)
+            if isinstance(value, str) and len(value) > TARGET_LENGTHS.get(key, 2048):
+                fail(
+                    ("targets", i, key),
+                    f"is {len(value)} characters long (at most {TARGET_LENGTHS.get(key, 2048)})",
+                )
             kwargs[key] = value
         for j, host in enumerate(kwargs["allowed_hosts"] or []):
             if (

@@ -16,7 +16,7 @@ import csv
 import io
 from pathlib import Path
 
-from monitor.config import TARGET_KINDS, check_http_url
+from monitor.config import TARGET_KINDS, TARGET_LENGTHS, check_http_url
 from monitor.encoding import choose_encoding
 from monitor.errors import TargetsFileError
 from monitor.license import credit_code_problem
@@ -38,16 +38,7 @@ ALIASES = {
     "enabled": "enabled",
     "启用": "enabled",
 }
-# The longest value each column may hold (the targets table's column sizes; a URL is a URL).
-MAX_LENGTH = {
-    "name": 200,
-    "url": 2048,
-    "kind": 20,
-    "platform": 100,
-    "region": 100,
-    "credit_code": 32,
-    "enabled": 10,
-}
+MAX_LENGTH = {**TARGET_LENGTHS, "enabled": 10}
 FIELD_LIMIT = max(MAX_LENGTH.values()) * 4  # csv stops reading a field past this
 MAX_BYTES = 1024**3  # some 15 million rows
 BOMS = (

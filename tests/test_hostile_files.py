@@ -115,6 +115,12 @@ def test_lexicon_alias_bomb_is_refused_before_a_crawl_writes_anything(tmp_path, 
             4,
             "targets[0].delay",
         ),
+        ('crawl:\n  user_agent: "a\\r\\nX-Evil: 1"\n', 2, "control character"),
+        (
+            f"targets:\n  - name: {'店' * 201}\n    url: http://a.example.cn/\n",
+            2,
+            "targets[0].name: is 201 characters long",
+        ),
         (
             "targets:\n  - name: a\n    url: http://a.example.cn/\n    allowed_hosts: [1]\n",
             4,
