@@ -72,6 +72,19 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
 
 
 HANDLER = "monitor.containment.handler.ContainedPlaywrightHandler"
+NETWORK_QUIET_WAIT = 5.0
+
+
+async def settle_network(page, seconds: float = NETWORK_QUIET_WAIT) -> None:
+    """A PageMethod for rendered crawls: wait for the page's network to go quiet, for at most
+    ``seconds``. A page that never goes quiet (a script fetching or reconnecting for ever) is
+    taken as it is then, so it cannot hide its listing behind a render timeout."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
+    except PlaywrightTimeoutError:
+        pass
 
 
 def renders_contained(settings) -> bool:

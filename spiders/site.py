@@ -91,8 +91,10 @@ class SiteSpider(scrapy.Spider):
         if meta["playwright"] and "playwright_page_methods" not in meta:
             from scrapy_playwright.page import PageMethod
 
+            from monitor.browser import settle_network
+
             # content that script fetches after the load event: wait for the network to go quiet
-            meta["playwright_page_methods"] = [PageMethod("wait_for_load_state", "networkidle")]
+            meta["playwright_page_methods"] = [PageMethod(settle_network)]
         if self.jobstate is not None:
             self.jobstate.scheduled(url)
         return scrapy.Request(
