@@ -312,6 +312,8 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
                     outcomes[page] = (await browser.capture(target.url + page)).dom
                 except CaptureError as exc:
                     outcomes[page] = str(exc)
+            popups_left = sum(len(c.pages) for c in browser._open)  # window.open()s, closed
+            assert popups_left == 0
             return cap, outcomes, dict(browser._proxy.refusals)
         finally:
             await browser.close()

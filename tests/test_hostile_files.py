@@ -178,8 +178,10 @@ def test_targets_csv_is_read_in_each_encoding_the_registry_uses(tmp_path, encode
     assert [r["url"] for r in rows] == [u for _, u, _ in ROWS]
 
 
-def test_targets_csv_in_big5_and_excel_unicode_text_imports_right(tmp_path, make_config, cli):
-    config = make_config([])
+def test_targets_csv_in_big5_and_excel_unicode_text_imports_right(
+    tmp_path, make_config, cli, database_url
+):
+    config = make_config([], database={"url": database_url})
     big5 = tmp_path / "big5.csv"
     big5.write_bytes(
         b"name,url,region\r\n" + "臺灣優品店,http://tw.example.com/,臺北市\r\n".encode("big5")
@@ -192,8 +194,12 @@ def test_targets_csv_in_big5_and_excel_unicode_text_imports_right(tmp_path, make
     for path in (big5, excel):
         result = cli("targets", "import", path, config=config)
         assert result.returncode == 0, result.stderr
-    con = sqlite3.connect(tmp_path / "monitor.db")
-    names = {n for (n,) in con.execute("SELECT name FROM targets")}
+    from sqlalchemy import text
+
+    from monitor.db import engine_for
+
+    with engine_for(database_url).connect() as conn:
+        names = {n for (n,) in conn.execute(text("SELECT name FROM targets"))}
     assert {"臺灣優品店", "江西名品店"} <= names
 
 
