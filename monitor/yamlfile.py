@@ -93,13 +93,18 @@ def load_yaml(path: str | Path, error: type = UserInputError) -> tuple[Any, Line
         size = Path(path).stat().st_size
         if size > MAX_BYTES:
             raise error(file, None, f"{size:,} bytes: larger than a hand-edited file can be")
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise error(file, None, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise error(file, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise error(file, None, f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(
+            file, line, f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         _check_structure(text, file, error, loader)

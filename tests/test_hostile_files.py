@@ -311,3 +311,15 @@ def test_logs_folder_that_is_a_file_is_one_line(tmp_path, make_config, cli):
     result = cli("crawl", "--target", "a", config=config, timeout=60)
     one_line_error(result, str(tmp_path / "logs"))
     assert result.returncode == 1
+
+
+def test_config_saved_in_gbk_is_one_line_naming_the_line(tmp_path, cli):
+    config = tmp_path / "config.yaml"
+    config.write_bytes(
+        config_text(tmp_path, "targets:\n  - {name: 甲店, url: 'http://a.example.cn/'}\n").encode(
+            "gbk"
+        )
+    )
+    result = cli("nightly", config=config, timeout=60)
+    one_line_error(result, f"{config}:5:", "not UTF-8")
+    assert result.returncode == 2 and not (tmp_path / "monitor.db").exists()
