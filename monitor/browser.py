@@ -197,7 +197,11 @@ class Browser:
         async with self.semaphore:
             origin = origin_of(url)
             self._proxy.admit(origin, is_private_host(origin[1]))
-            context = await self._context()
+            try:
+                context = await self._context()
+            except BaseException:
+                self._proxy.dismiss(origin)
+                raise
             holder: list = []
             try:
                 return await asyncio.wait_for(
