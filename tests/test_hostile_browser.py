@@ -377,6 +377,7 @@ def test_rendered_crawl_of_hostile_shop_reaches_nothing_else_and_keeps_only_targ
                 assert "外站页面" not in dom and "refused" not in dom
     log = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "logs").glob("*.log"))
     assert "Containment proxy refused" in log
+    assert "'containment/refused':" in log  # in the crawl's statistics
     assert f"left the target: {target.url}moved.html -> {a.origin}/listing.html" in log
 
 

@@ -7,14 +7,15 @@ without a start URL admits nothing). Whatever PLAYWRIGHT_LAUNCH_OPTIONS, PLAYWRI
 ``playwright_context_kwargs`` say, the browser is launched through the proxy, a context gets no
 proxy of its own, no persistent profile, downloads or service workers, and a remote browser
 (PLAYWRIGHT_CDP_URL, PLAYWRIGHT_CONNECT_URL) is not used: it could not be contained.
-Refused requests are counted in the stats as ``containment/refused/<kind>``, downloads a page
-started as ``containment/download_refused``.
+Refused requests are counted in the stats as ``containment/refused`` (and by kind,
+``containment/refused/<kind>``), downloads a page started as ``containment/download_refused``.
 """
 
 from __future__ import annotations
 
 import logging
 
+from scrapy import signals
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from monitor.containment.chromium import (
@@ -43,6 +44,7 @@ class ContainedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         self.config.launch_options = contained_launch_options(
             self.config.launch_options, self.proxy.url
         )
+        crawler.signals.connect(self._record_refusals, signal=signals.spider_closed)
         self.config.startup_context_kwargs = {
             name: contained_context_kwargs(kwargs)
             for name, kwargs in (self.config.startup_context_kwargs or {}).items()
@@ -71,9 +73,10 @@ class ContainedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         if self.proxy.allows(origin(page.url)):
             await super()._apply_page_methods(page, request, spider)
 
-    def _record_refusals(self) -> None:
+    def _record_refusals(self, spider=None) -> None:
         for kind, count in self.proxy.refusals.items():
             self.stats.set_value(f"containment/refused/{kind}", count)
+        self.stats.set_value("containment/refused", sum(self.proxy.refusals.values()))
 
     async def close(self) -> None:
         try:
