@@ -66,7 +66,11 @@ class Elsewhere:
         self.tcp = Recording((host, 0), Handler)
         self.port = self.tcp.server_address[1]
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, self.port))
+        try:
+            self.udp.bind((host, self.port))
+        except OSError:  # that UDP port is taken: any other will do
+            self.udp.bind((host, 0))
+        self.udp_port = self.udp.getsockname()[1]
         self.udp.settimeout(0.2)
         self.origin = f"http://{host}:{self.port}"
         self.running = True
@@ -136,11 +140,11 @@ def hostile_page(a: Elsewhere, b: Elsewhere) -> bytes:
       l.download = 'file.exe'; l.target = 'sink'; document.body.appendChild(l); l.click(); }});
     tryit('download-same-origin', () => {{ const l = document.createElement('a');
       l.href = '/file.exe'; l.download = 'file.exe'; document.body.appendChild(l); l.click(); }});
-    tryit('webtransport', () => new WebTransport('https://127.0.0.1:{a.port}/wt'));
+    tryit('webtransport', () => new WebTransport('https://127.0.0.1:{a.udp_port}/wt'));
     tryit('webrtc', () => {{
       const pc = new RTCPeerConnection({{iceServers: [
-        {{urls: 'stun:127.0.0.1:{a.port}'}}, {{urls: 'stun:127.0.0.2:{b.port}'}},
-        {{urls: 'turn:127.0.0.1:{a.port}?transport=udp', username: 'u', credential: 'p'}}]}});
+        {{urls: 'stun:127.0.0.1:{a.udp_port}'}}, {{urls: 'stun:127.0.0.2:{b.udp_port}'}},
+        {{urls: 'turn:127.0.0.1:{a.udp_port}?transport=udp', username: 'u', credential: 'p'}}]}});
       pc.createDataChannel('leak');
       pc.createOffer().then(o => pc.setLocalDescription(o));
       report('webrtc-started');
