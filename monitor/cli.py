@@ -224,15 +224,9 @@ def _records(config):
 
 
 def _labels(config) -> dict[str, str]:
-    from monitor import license
-    from monitor.lexicon import load_lexicon
+    from monitor.export import category_labels
 
-    labels = {license.CATEGORY: license.LABEL}
-    try:
-        lex = load_lexicon(config.lexicon_dir)
-    except UserInputError:
-        return labels
-    return {**labels, **{cid: c.label for cid, c in lex.categories.items()}}
+    return category_labels(config.lexicon_dir)
 
 
 def print_leads_table(leads, labels, console=None) -> None:
@@ -259,7 +253,6 @@ def print_leads_table(leads, labels, console=None) -> None:
 
 
 def cmd_leads(args) -> int:
-    from monitor.export import export_csv
     from monitor.sanitize import printable
 
     config = _config(args)
@@ -315,8 +308,22 @@ def cmd_leads(args) -> int:
             return 2
         print(f"线索 {lead.id} -> {lead.status}")
         return 0
-    n = export_csv(records.leads(args.status, args.category), args.csv, labels, args.header)
-    print(f"已导出 {n} 条线索 exported {n} lead(s) to {args.csv}")
+    return _export(args, records, labels)
+
+
+def _export(args, records, labels) -> int:
+    from monitor.export import FORMATS, LeadFilter, export_file
+
+    fmt = next(f for f in FORMATS if getattr(args, f, None))
+    path = getattr(args, fmt)
+    try:
+        lead_filter = LeadFilter.parse(vars(args))
+    except ValueError as exc:
+        print(f"error: --{exc}", file=sys.stderr)
+        return 2
+    with records.sessions() as session:
+        n = export_file(session, lead_filter, fmt, path, labels, args.header, args.console_url)
+    print(f"已导出 {n} 条线索 exported {n} lead(s) to {path}")
     return 0
 
 
@@ -516,11 +523,23 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--case-no")
     q.add_argument("--note")
     q.add_argument("--reviewer")
-    q = lsub.add_parser("export")
-    q.add_argument("--csv", required=True)
+    q = lsub.add_parser("export", help="the leads (or those the filters select) to a file")
+    from monitor.export import FORMATS
+
+    g = q.add_mutually_exclusive_group(required=True)
+    for fmt, module in FORMATS.items():
+        g.add_argument(f"--{fmt}", metavar="FILE", help=f"write {module.LABEL}")
     q.add_argument("--header", choices=("zh", "en"), default="zh")
     q.add_argument("--status")
-    q.add_argument("--category")
+    q.add_argument("--category", help="category id, e.g. counterfeit")
+    q.add_argument("--target", help="target name")
+    q.add_argument("--since", help="first seen on or after this UTC day (YYYY-MM-DD)")
+    q.add_argument("--until", help="first seen on or before this UTC day (YYYY-MM-DD)")
+    q.add_argument("--term", help="a matched lexicon term")
+    q.add_argument("--q", help="words in the title, URL, target name or case number")
+    q.add_argument(
+        "--console-url", help="the console's address (http://HOST:PORT): evidence links to it"
+    )
     ld.set_defaults(func=cmd_leads)
 
     ev = sub.add_parser("evidence", help="verify evidence files")
