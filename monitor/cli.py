@@ -428,6 +428,12 @@ def cmd_targets(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from monitor.console.serve import serve
+
+    return serve(_config(args), args.host, args.port)
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
@@ -560,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = tsub.add_parser("import")
     q.add_argument("file")
     tg.set_defaults(func=cmd_targets)
+
+    sv = sub.add_parser("serve", help="the case-lookup web console")
+    sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="crawl the bundled demo shops and export their leads")
     d.add_argument("--workdir", default="demo-output")
