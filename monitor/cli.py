@@ -468,6 +468,18 @@ def cmd_demo(args) -> int:
     console.print(
         f"证据目录 evidence: {config.evidence_dir}   数据库 database: {config.database_url}"
     )
+    demo_config = Path(args.workdir) / "config.yaml"
+    console.print(
+        f"网页控制台 web console: monitor --config {demo_config} serve"
+        "   然后打开 then open http://127.0.0.1:8765/",
+        markup=False,
+    )
+    if leads:
+        console.print(
+            f"命令行查看一条线索 one lead in the terminal: "
+            f"monitor --config {demo_config} leads show {leads[0].id}",
+            markup=False,
+        )
     return report.exit_code
 
 

@@ -423,9 +423,10 @@ async def login(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form.get(CSRF_FIELD)):
         return Response("表单已失效，请刷新页面后重试 form token missing or wrong", 403)
+    next_path = safe_next(str(form.get("next") or next_path))
     if not token_matches(str(form.get("token") or ""), token):
         return _render(request, "login.html", status_code=403, next=next_path, error="口令不正确")
-    response = RedirectResponse(safe_next(str(form.get("next") or "/")), status_code=303)
+    response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(LOGIN_COOKIE, login_value(token), httponly=True, samesite="strict")
     return response
 

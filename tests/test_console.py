@@ -1,0 +1,309 @@
+"""The console end to end: the real demo crawl, `monitor serve` in a child process, and an
+analyst's browser (headless Chromium through Playwright) filtering, reviewing and exporting."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.evidence import Artifact, EvidenceStore
+from monitor.records import Records
+from tests.conftest import run_cli
+
+CHROMIUM = "/usr/bin/chromium"
+HOSTILE_TITLE = (
+    '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2;alert(1)">高仿手表'
+)
+HOSTILE_TEXT = "正品 <b>一比一复刻</b> 高仿手表 </p><script>alert(document.cookie)</script>"
+HOSTILE_PAGE = b"<html><body><script>window.__pwned=3</script>captured</body></html>"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_serve(config: Path, port: int, env: dict | None = None) -> subprocess.Popen:
+    """`monitor serve` as a user starts it; returns once it answers."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "monitor.cli",
+            "--config",
+            str(config),
+            "serve",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited: {proc.stderr.read().decode()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("serve did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def add_hostile_lead(config_path: Path) -> int:
+    """A listing whose title and text carry markup and scripts, with a captured page that
+    carries one too, stored through the records layer and the evidence store."""
+    config = load_config(config_path)
+    records = Records(config.database_url)
+    target_id = records.ensure_target("恶意店铺<i>", "http://127.0.0.1:9/")
+    store = EvidenceStore(config.evidence_dir)
+    manifest = store.capture(
+        url="http://127.0.0.1:9/evil",
+        final_url="http://127.0.0.1:9/evil",
+        status=200,
+        headers={"Content-Type": ["text/html"]},
+        fetched_at=datetime.now(timezone.utc),
+        artifacts=[Artifact("raw_body", HOSTILE_PAGE, "text/html")],
+        previous_sha256=None,
+    )
+    start = HOSTILE_TITLE.index("高仿")
+    result = records.save_listing(
+        target_id=target_id,
+        url="http://127.0.0.1:9/evil",
+        title=HOSTILE_TITLE,
+        text=HOSTILE_TEXT,
+        price="=1+1",
+        status=200,
+        seen_at=datetime.now(timezone.utc),
+        categories=["counterfeit"],
+        hits=[
+            {
+                "term": "高仿",
+                "category": "counterfeit",
+                "field": "title",
+                "start": start,
+                "end": start + 2,
+                "snippet": HOSTILE_TITLE,
+            }
+        ],
+        manifest_path=str(manifest.path),
+        manifest_sha256=manifest.sha256,
+    )
+    return result.lead_id
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The real demo crawl into a temp folder, one hostile lead added, and the console on it."""
+    workdir = tmp_path_factory.mktemp("console-demo")
+    done = run_cli("demo", "--workdir", workdir)
+    assert done.returncode == 0, done.stderr
+    config = workdir / "config.yaml"
+    assert "monitor --config" in done.stdout and "serve" in done.stdout
+    hostile_id = add_hostile_lead(config)
+    port = free_port()
+    proc = start_serve(config, port)
+    yield {
+        "url": f"http://127.0.0.1:{port}",
+        "config": config,
+        "records": Records(load_config(config).database_url),
+        "hostile_id": hostile_id,
+    }
+    stop(proc)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def test_analyst_filters_opens_confirms_and_exports_the_filtered_csv(demo, browser, tmp_path):
+    records = demo["records"]
+    expected = sorted(
+        lead.id
+        for lead in records.leads()
+        if "counterfeit" in lead.categories and lead.listing.target.name == "云购旗舰店"
+    )
+    assert expected, "the demo should have counterfeit leads at 云购旗舰店"
+
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.goto(demo["url"] + "/leads")
+    page.select_option("select[name=category]", "counterfeit")
+    page.fill("input[name=target]", "云购旗舰店")
+    page.click("form#filters button[type=submit]")
+    page.wait_for_url("**/leads?*category=counterfeit*")
+    assert "target=" in page.url  # the filter is in the address, to bookmark or paste
+    shown = sorted(
+        int(x) for x in page.locator("table.leads tbody tr td:first-child").all_inner_texts()
+    )
+    assert shown == expected
+    assert page.inner_text("#lead-total") == str(len(expected))
+
+    lead_id = expected[0]
+    page.click(f"table.leads a[href='/leads/{lead_id}'] >> nth=0")
+    page.wait_for_url(f"**/leads/{lead_id}")
+    lead = records.lead(lead_id)
+    assert lead.listing.title in page.inner_text("#listing-title")
+    assert page.locator("#listing-title mark").count() >= 1  # the hit is highlighted
+    img = page.locator("img#screenshot")
+    img.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('img#screenshot').complete")
+    assert img.evaluate("el => el.naturalWidth") > 0  # the screenshot loads, as an image
+    assert "✓" in page.inner_text("#evidence-check")  # hashes recomputed and matching
+
+    note = "已核实：商品页宣称一比一复刻，转办案科"
+    page.select_option("select[name=status]", "confirmed")
+    page.fill("input[name=reviewer]", "张三")
+    page.fill("textarea[name=note]", note)
+    page.click("form.review button[type=submit]")
+    page.wait_for_url(f"**/leads/{lead_id}*")
+    history = page.inner_text("#history")
+    assert note in history and "张三" in history and "已确认" in history
+    assert page.inner_text("#lead-status") == "已确认"
+    lead = records.lead(lead_id)
+    assert lead.status == "confirmed"
+    assert (lead.events[-1].reviewer, lead.events[-1].note) == ("张三", note)
+
+    page.go_back()
+    page.goto(
+        demo["url"] + "/leads?category=counterfeit&target=" + urllib.parse.quote("云购旗舰店")
+    )
+    with page.expect_download() as info:
+        page.click("a.export[href^='/leads/export.csv']")
+    path = tmp_path / "export.csv"
+    info.value.save_as(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert sorted(int(r["线索编号"]) for r in rows) == expected
+    assert {r["线索编号"]: r["处理状态"] for r in rows}[str(lead_id)] == "已确认"
+    context.close()
+
+
+def test_a_listing_carrying_scripts_shows_as_text_and_runs_nothing(demo, browser):
+    lead_id = demo["hostile_id"]
+    context = browser.new_context()
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    for path in (
+        f"/leads/{lead_id}",
+        "/leads?q=" + urllib.parse.quote("<script>"),
+        "/targets",
+        "/",
+    ):
+        page.goto(demo["url"] + path)
+        page.wait_for_load_state("load")
+        assert page.evaluate("typeof window.__pwned") == "undefined", path
+        assert page.evaluate("document.scripts.length") == 0, path
+        assert (
+            page.evaluate("document.querySelectorAll('[onerror], i, #listing-text b').length") == 0
+        )
+    page.goto(demo["url"] + f"/leads/{lead_id}")
+    assert page.inner_text("#listing-title") == HOSTILE_TITLE  # every character, as text
+    assert page.inner_text("#listing-title mark") == "高仿"
+    assert "<script>alert(document.cookie)</script>" in page.inner_text("#listing-text")
+    assert dialogs == []
+
+    # The captured page is a download with a sandbox policy, never a page of the console.
+    link = page.locator("#evidence table a").first.get_attribute("href")
+    response = page.request.get(demo["url"] + link)
+    assert response.body() == HOSTILE_PAGE
+    assert response.headers["content-disposition"].startswith("attachment")
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "sandbox" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    context.close()
+
+
+def _post(url: str, data: dict, headers: dict | None = None) -> int:
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(data).encode(), headers=headers or {}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_status_change_without_the_form_token_is_refused(demo):
+    records = demo["records"]
+    lead_id = records.leads(status="new")[0].id
+    url = f"{demo['url']}/leads/{lead_id}/status"
+    form = {"status": "dismissed", "reviewer": "攻击者", "note": "forged"}
+    assert _post(url, form) == 403  # no cookie, no token
+    cookie = {"Cookie": "monitor_csrf=known-to-the-browser"}
+    assert _post(url, {**form, "csrf": "guessed"}, cookie) == 403  # token does not match
+    forged_origin = {**cookie, "Origin": "http://evil.example"}
+    assert _post(url, {**form, "csrf": "known-to-the-browser"}, forged_origin) == 403
+    lead = records.lead(lead_id)
+    assert lead.status == "new" and all(e.note != "forged" for e in lead.events)
+
+
+def test_serve_refuses_a_non_loopback_address_without_a_token(make_config):
+    config = make_config()
+    env = {"MONITOR_CONSOLE_TOKEN": ""}
+    done = run_cli("--config", config, "serve", "--host", "0.0.0.0", "--port", free_port(), env=env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "token" in lines[0] and "0.0.0.0" in lines[0]
+
+
+def test_with_a_token_every_page_needs_the_login(make_config, browser):
+    config = make_config()
+    port = free_port()
+    proc = start_serve(config, port, env={"MONITOR_CONSOLE_TOKEN": "s3cret-口令"})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(url + "/leads/export.csv") as response:  # follows to login
+            assert "/login?" in response.url and "线索编号" not in response.read().decode()
+        page = browser.new_page()
+        page.goto(url + "/leads?status=new")
+        assert "/login" in page.url
+        page.fill("input[name=token]", "wrong")
+        page.click("form.login button")
+        assert "口令不正确" in page.content()
+        page.fill("input[name=token]", "s3cret-口令")
+        page.click("form.login button")
+        page.wait_for_url("**/leads?status=new")
+        cookies = {c["name"]: c for c in page.context.cookies()}
+        assert (
+            cookies["monitor_login"]["httpOnly"]
+            and "s3cret" not in cookies["monitor_login"]["value"]
+        )
+    finally:
+        stop(proc)
