@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +17,7 @@ from monitor.config import load_config
 from monitor.evidence import Artifact, EvidenceStore
 from monitor.records import Records
 from tests.conftest import run_cli
+from tests.console_server import free_port, start_serve, stop
 
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE_TITLE = (
@@ -29,50 +25,6 @@ HOSTILE_TITLE = (
 )
 HOSTILE_TEXT = "正品 <b>一比一复刻</b> 高仿手表 </p><script>alert(document.cookie)</script>"
 HOSTILE_PAGE = b"<html><body><script>window.__pwned=3</script>captured</body></html>"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_serve(config: Path, port: int, env: dict | None = None) -> subprocess.Popen:
-    """`monitor serve` as a user starts it; returns once it answers."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "monitor.cli",
-            "--config",
-            str(config),
-            "serve",
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, **(env or {})},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited: {proc.stderr.read().decode()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("serve did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def add_hostile_lead(config_path: Path) -> int:
