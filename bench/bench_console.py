@@ -174,7 +174,7 @@ def cases(dialect: str, lead_id: int) -> list[tuple[str, str, str, int]]:
     way a person would write it by hand (JSON matched on its text, as the console does)."""
     like = "ILIKE" if dialect == "postgresql" else "LIKE"
     cat = "CAST(leads.categories AS TEXT) LIKE '%\"counterfeit\"%'"
-    term = 'CAST(leads.hits AS TEXT) LIKE \'%"term": "\\u597d\\u8bc4\\u8fd4\\u73b0"%\''
+    term = "CAST(leads.hits AS TEXT) LIKE '%\"term\": \"\\u597d\\u8bc4\\u8fd4\\u73b0\"%' ESCAPE '!'"
     since = (NOW - timedelta(days=7)).date().isoformat()
     search = (
         f"WHERE leads.listing_id IN (SELECT id FROM listings WHERE title {like} '%款4242%' "

@@ -139,13 +139,23 @@ def count_leads(session: Session, lead_filter: LeadFilter) -> int:
 def page_of_leads(
     session: Session, lead_filter: LeadFilter, limit: int, offset: int = 0
 ) -> list[Lead]:
-    """One page of the lead list, newest first, with listing and target (no evidence)."""
-    stmt = (
-        _filtered(session, lead_filter, select(Lead))
-        .options(contains_eager(Lead.listing).contains_eager(Listing.target))
+    """One page of the lead list, newest first, with listing and target (no evidence).
+
+    The page's ids are chosen first (skipped rows are read by index, never loaded whole), then
+    only those leads are loaded with their listing and target."""
+    ids = (
+        _filtered(session, lead_filter, select(Lead.id), join=False)
         .order_by(Lead.id.desc())
         .limit(limit)
         .offset(offset)
+    )
+    stmt = (
+        select(Lead)
+        .join(Listing, Lead.listing_id == Listing.id)
+        .outerjoin(Target, Listing.target_id == Target.id)
+        .options(contains_eager(Lead.listing).contains_eager(Listing.target))
+        .where(Lead.id.in_(ids.scalar_subquery()))
+        .order_by(Lead.id.desc())
     )
     return list(session.scalars(stmt))
 
