@@ -134,6 +134,9 @@ def test_analyst_filters_opens_confirms_and_exports_the_filtered_csv(demo, brows
     img.scroll_into_view_if_needed()
     page.wait_for_function("document.querySelector('img#screenshot').complete")
     assert img.evaluate("el => el.naturalWidth") > 0  # the screenshot loads, as an image
+    shot = page.request.get(demo["url"] + img.get_attribute("src"))
+    assert shot.headers["content-type"] == "image/png"
+    assert shot.headers["x-content-type-options"] == "nosniff"
     assert "✓" in page.inner_text("#evidence-check")  # hashes recomputed and matching
 
     note = "已核实：商品页宣称一比一复刻，转办案科"
@@ -259,3 +262,61 @@ def test_with_a_token_every_page_needs_the_login(make_config, browser):
         )
     finally:
         stop(proc)
+
+
+def _get(url: str) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_overview_runs_and_targets_show_the_demo(demo):
+    records = demo["records"]
+    run = records.runs(1)[0]
+    pages = run.stats["totals"]["pages"]
+    status, headers, body = _get(demo["url"] + "/")
+    html = body.decode()
+    assert status == 200 and "近 30 天每日新线索" in html and html.count("<rect") > 3
+    assert "script-src" not in headers["content-security-policy"]  # no script allowed at all
+    assert "default-src 'none'" in headers["content-security-policy"]
+    assert f"#{run.id}: {pages}" in html  # the run's pages, in the chart's tooltip
+    html = _get(demo["url"] + "/runs")[2].decode()
+    assert f'href="/runs/{run.id}"' in html and "演示" in html
+    html = _get(demo["url"] + f"/runs/{run.id}")[2].decode()
+    assert all(name in html for name in ("鑫源优选商城", "恒达五金批发", "云购旗舰店"))
+    html = _get(demo["url"] + "/targets")[2].decode()
+    assert "信息有误" in html and "已亮照" in html  # the demo's licence findings
+    assert _get(demo["url"] + "/leads/999999")[0] == 404
+
+
+def test_the_evidence_check_is_live(demo):
+    """Altering an evidence file shows on the lead's page at the next visit."""
+    config = load_config(demo["config"])
+    lead = demo["records"].lead(demo["hostile_id"])
+    store = EvidenceStore(config.evidence_dir)
+    path = store.object_path(store.put(HOSTILE_PAGE)[0])
+    page_url = demo["url"] + f"/leads/{lead.id}"
+    assert "✓ 证据校验通过" in _get(page_url)[2].decode()
+    path.write_bytes(HOSTILE_PAGE + b"<!-- altered -->")
+    try:
+        html = _get(page_url)[2].decode()
+        assert "✗ 证据校验失败" in html and "✓" not in html.split('id="evidence-check"')[1][:40]
+    finally:
+        path.write_bytes(HOSTILE_PAGE)
+    assert "✓ 证据校验通过" in _get(page_url)[2].decode()
+
+
+def test_hits_are_marked_from_their_offsets_and_bad_offsets_are_skipped():
+    from monitor.console.highlight import segments
+
+    hits = [
+        {"field": "title", "start": 0, "end": 2, "term": "高仿", "category": "counterfeit"},
+        {"field": "title", "start": 1, "end": 4, "term": "仿大牌", "category": "counterfeit"},
+        {"field": "title", "start": 8, "end": 99, "term": "越界", "category": "counterfeit"},
+        {"field": "text", "start": 0, "end": 2, "term": "别处", "category": "counterfeit"},
+    ]
+    parts = segments("高仿大牌<b>包", hits, "title", {"counterfeit": "假冒伪劣"})
+    assert [(p.text, p.hit) for p in parts] == [("高仿大牌", True), ("<b>包", False)]
+    assert parts[0].note == "高仿（假冒伪劣）、仿大牌（假冒伪劣）"
