@@ -224,7 +224,7 @@ def _lead_or_404(request: Request):
     return lead
 
 
-def _captures(request: Request, lead) -> list[dict]:
+def _captures(lead) -> list[dict]:
     """Each evidence capture with its manifest's artifacts (as recorded in the manifest)."""
     out = []
     for ev in lead.evidence:
@@ -239,7 +239,7 @@ def _captures(request: Request, lead) -> list[dict]:
 def _lead_context(request: Request, lead) -> dict:
     state = request.app.state
     labels = state.labels
-    captures = _captures(request, lead)
+    captures = _captures(lead)
     # The live check: every artifact's and manifest's hash recomputed now, and the chain.
     checked, problems = EvidenceStore(state.config.evidence_dir).verify(
         (lead.id, ev.manifest_path, ev.manifest_sha256) for ev in lead.evidence
