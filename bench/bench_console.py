@@ -172,7 +172,7 @@ LEAD_SQL = [
 def cases(dialect: str, lead_id: int) -> list[tuple[str, str, str, int]]:
     """(name, console path, plain SQL WHERE, offset): the plain SQL asks for the same rows the
     way a person would write it by hand (JSON matched on its text, as the console does)."""
-    like = "ILIKE" if dialect == "postgresql" else "LIKE"
+    like = "LIKE"  # the search is Chinese: no case to ignore
     cat = "CAST(leads.categories AS TEXT) LIKE '%\"counterfeit\"%'"
     term = "CAST(leads.hits AS TEXT) LIKE '%\"term\": \"\\u597d\\u8bc4\\u8fd4\\u73b0\"%' ESCAPE '!'"
     since = (NOW - timedelta(days=7)).date().isoformat()

@@ -80,6 +80,7 @@ def leads_db(database_url, make_config):
         ({"q": "b.example/4"}, [3]),
         ({"q": "〔2026〕12"}, [2]),
         ({"q": "%"}, []),  # a wildcard character is searched for as itself
+        ({"q": "A.EXAMPLE/2"}, [1]),  # Latin letters in any case; the escape character too
         ({"category": "fake_transactions", "target": "甲商城"}, [1]),
     ],
 )

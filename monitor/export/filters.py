@@ -98,10 +98,13 @@ class LeadFilter:
                 or_(*(hits.contains(f'"term": {q}', autoescape=True) for q in sorted(quoted)))
             )
         if self.q:
-            # PostgreSQL: ILIKE. SQLite's LIKE already ignores ASCII case (Chinese has none).
+            # Chinese has no case: plain LIKE then. Latin letters: PostgreSQL needs ILIKE,
+            # SQLite's LIKE already ignores ASCII case.
+            caseless = self.q.lower() == self.q.upper()
+
             def like(column):
-                if dialect == "postgresql":
-                    return column.icontains(self.q, autoescape=True)
+                if dialect == "postgresql" and not caseless:
+                    return column.ilike(f"%{_escape_like(self.q)}%", escape="/")
                 return column.contains(self.q, autoescape=True)
 
             # Listings first, in a subquery: a scan of the listings alone, not of the join.
@@ -111,6 +114,10 @@ class LeadFilter:
             )
             conds.append(or_(Lead.listing_id.in_(listings), like(Lead.case_no)))
         return conds
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _json_text(column):
