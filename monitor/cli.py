@@ -252,6 +252,15 @@ def print_leads_table(leads, labels, console=None) -> None:
     console.print(table)
 
 
+def _lead_filter(args):
+    from monitor.export import LeadFilter
+
+    try:
+        return LeadFilter.parse(vars(args))
+    except ValueError as exc:
+        raise UserInputError(f"monitor leads {args.leads_cmd}", None, f"--{exc}") from None
+
+
 def cmd_leads(args) -> int:
     from monitor.sanitize import printable
 
@@ -259,7 +268,11 @@ def cmd_leads(args) -> int:
     records = _records(config)
     labels = _labels(config)
     if args.leads_cmd == "list":
-        print_leads_table(records.leads(args.status, args.category), labels)
+        from monitor.export.filters import iter_leads
+
+        lead_filter = _lead_filter(args)
+        with records.sessions() as session:
+            print_leads_table(list(iter_leads(session, lead_filter)), labels)
         return 0
     if args.leads_cmd == "show":
         lead = records.lead(args.id)
@@ -312,15 +325,11 @@ def cmd_leads(args) -> int:
 
 
 def _export(args, records, labels) -> int:
-    from monitor.export import FORMATS, LeadFilter, export_file
+    from monitor.export import FORMATS, export_file
 
     fmt = next(f for f in FORMATS if getattr(args, f, None))
     path = getattr(args, fmt)
-    try:
-        lead_filter = LeadFilter.parse(vars(args))
-    except ValueError as exc:
-        print(f"error: --{exc}", file=sys.stderr)
-        return 2
+    lead_filter = _lead_filter(args)
     with records.sessions() as session:
         n = export_file(session, lead_filter, fmt, path, labels, args.header, args.console_url)
     print(f"已导出 {n} 条线索 exported {n} lead(s) to {path}")
@@ -486,6 +495,17 @@ def cmd_demo(args) -> int:
 # -- parser ----------------------------------------------------------------------------------
 
 
+def _lead_filter_options(q: argparse.ArgumentParser) -> None:
+    """The console's lead filters, as options (monitor.export.filters.LeadFilter reads them)."""
+    q.add_argument("--status")
+    q.add_argument("--category", help="category id, e.g. counterfeit")
+    q.add_argument("--target", help="target name")
+    q.add_argument("--since", help="first seen on or after this UTC day (YYYY-MM-DD)")
+    q.add_argument("--until", help="first seen on or before this UTC day (YYYY-MM-DD)")
+    q.add_argument("--term", help="a matched lexicon term")
+    q.add_argument("--q", help="words in the title, URL, target name or case number")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="monitor", description="网络交易监测爬虫 marketplace monitoring crawler"
@@ -530,9 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = sub.add_parser("leads", help="list, show, review and export leads")
     lsub = ld.add_subparsers(dest="leads_cmd", required=True)
-    q = lsub.add_parser("list")
-    q.add_argument("--status")
-    q.add_argument("--category")
+    q = lsub.add_parser("list", help="the leads (or those the filters select)")
+    _lead_filter_options(q)
     q = lsub.add_parser("show")
     q.add_argument("id", type=int)
     q = lsub.add_parser("status")
@@ -548,13 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     for fmt, module in FORMATS.items():
         g.add_argument(f"--{fmt}", metavar="FILE", help=f"write {module.LABEL}")
     q.add_argument("--header", choices=("zh", "en"), default="zh")
-    q.add_argument("--status")
-    q.add_argument("--category", help="category id, e.g. counterfeit")
-    q.add_argument("--target", help="target name")
-    q.add_argument("--since", help="first seen on or after this UTC day (YYYY-MM-DD)")
-    q.add_argument("--until", help="first seen on or before this UTC day (YYYY-MM-DD)")
-    q.add_argument("--term", help="a matched lexicon term")
-    q.add_argument("--q", help="words in the title, URL, target name or case number")
+    _lead_filter_options(q)
     q.add_argument(
         "--console-url", help="the console's address (http://HOST:PORT): evidence links to it"
     )
