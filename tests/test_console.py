@@ -229,6 +229,15 @@ def test_status_change_without_the_form_token_is_refused(demo):
     assert lead.status == "new" and all(e.note != "forged" for e in lead.events)
 
 
+def test_pages_are_refused_to_a_site_pointed_at_the_console(demo):
+    """DNS rebinding: evil.example re-pointed at 127.0.0.1 sends its own name as Host."""
+    request = urllib.request.Request(demo["url"] + "/leads", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 400
+    assert _get(demo["url"].replace("127.0.0.1", "localhost") + "/leads")[0] == 200
+
+
 def test_serve_refuses_a_non_loopback_address_without_a_token(make_config):
     config = make_config()
     env = {"MONITOR_CONSOLE_TOKEN": ""}

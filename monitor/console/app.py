@@ -8,6 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -20,6 +21,9 @@ from monitor.export.rows import STATUS_LABELS
 from monitor.records import Records
 
 HERE = Path(__file__).resolve().parent
+# Without a login, only a page the analyst opened on this machine may talk to the console: a
+# site whose name was re-pointed at 127.0.0.1 (DNS rebinding) sends its own name as Host.
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
 
 
 def console_token(config: Config) -> str | None:
@@ -63,7 +67,10 @@ def create_app(config: Config, token: str | None = None) -> Starlette:
             Route("/logout", pages.logout, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ],
-        middleware=[Middleware(ConsoleSecurity, token=token)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=["*"] if token else LOOPBACK_NAMES),
+            Middleware(ConsoleSecurity, token=token),
+        ],
     )
     app.state.config = config
     app.state.token = token

@@ -3,6 +3,7 @@ only the status form and login change anything, and both go through the forgery 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -448,9 +449,16 @@ async def login(request: Request) -> Response:
         return Response("表单已失效，请刷新页面后重试 form token missing or wrong", 403)
     next_path = safe_next(str(form.get("next") or next_path))
     if not token_matches(str(form.get("token") or ""), token):
+        await asyncio.sleep(1)  # guessing tokens over the network is slow
         return _render(request, "login.html", status_code=403, next=next_path, error="口令不正确")
     response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(LOGIN_COOKIE, login_value(token), httponly=True, samesite="strict")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        login_value(token),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
