@@ -2,8 +2,9 @@
 
 ``monitor leads export`` and the console's export buttons both call :func:`export_leads` with a
 :class:`~monitor.export.filters.LeadFilter`, so a file holds exactly the rows the console lists.
-A format is a module here with FORMAT, MEDIA_TYPE, LABEL and ``write(leads, out, labels,
-header, console_url) -> rows``; adding one is adding its file.
+A format is a module here with FORMAT, MEDIA_TYPE, LABEL, ``write(leads, out, labels, header,
+console_url) -> rows`` and, if it writes the review history, HISTORY = True; adding one is
+adding its file.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def export_leads(
     """Write the leads the filter selects to ``out`` in format ``fmt``; return the row count.
 
     With ``console_url`` (the console's address) a lead's evidence links to its page there."""
-    return FORMATS[fmt].write(iter_leads(session, lead_filter), out, labels, header, console_url)
+    module = FORMATS[fmt]
+    leads = iter_leads(session, lead_filter, history=getattr(module, "HISTORY", False))
+    return module.write(leads, out, labels, header, console_url)
 
 
 def export_file(

@@ -176,15 +176,20 @@ def first_page_and_count(
     return leads, len(leads) if len(leads) < limit else count_leads(session, lead_filter)
 
 
-def iter_leads(session: Session, lead_filter: LeadFilter, batch: int = 1000) -> Iterator[Lead]:
-    """Every lead the filter selects, oldest first, with evidence and history, in batches."""
+def iter_leads(
+    session: Session, lead_filter: LeadFilter, batch: int = 1000, history: bool = True
+) -> Iterator[Lead]:
+    """Every lead the filter selects, oldest first, with its evidence (and its review history
+    unless ``history`` is false), loaded in batches."""
+    loads = [
+        contains_eager(Lead.listing).contains_eager(Listing.target),
+        selectinload(Lead.evidence),
+    ]
+    if history:
+        loads.append(selectinload(Lead.events))
     stmt = (
         _filtered(session, lead_filter, select(Lead))
-        .options(
-            contains_eager(Lead.listing).contains_eager(Listing.target),
-            selectinload(Lead.evidence),
-            selectinload(Lead.events),
-        )
+        .options(*loads)
         .order_by(Lead.id)
         .execution_options(yield_per=batch)
     )

@@ -17,6 +17,7 @@ from monitor.models import Lead
 FORMAT = "jsonl"
 MEDIA_TYPE = "application/x-ndjson"
 LABEL = "JSONL"
+HISTORY = True  # each lead's review history is written too
 
 
 def _iso(value) -> str | None:
