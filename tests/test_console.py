@@ -168,6 +168,23 @@ def test_analyst_filters_opens_confirms_and_exports_the_filtered_csv(demo, brows
     context.close()
 
 
+def test_a_case_needs_its_case_number(demo, browser):
+    records = demo["records"]
+    lead = records.leads(status="new")[-1]
+    page = browser.new_page()
+    page.goto(demo["url"] + f"/leads/{lead.id}")
+    page.select_option("select[name=status]", "case")
+    page.fill("input[name=reviewer]", "王五")
+    page.click("form.review button[type=submit]")
+    assert "立案需要填写案件编号" in page.inner_text("#form-error")
+    assert records.lead(lead.id).status == "new"
+    page.fill("input[name=case_no]", "杭市监案〔2026〕7号")
+    page.click("form.review button[type=submit]")
+    page.wait_for_url(f"**/leads/{lead.id}*")
+    assert "杭市监案〔2026〕7号" in page.inner_text("h1")
+    assert records.lead(lead.id).case_no == "杭市监案〔2026〕7号"
+
+
 def test_a_listing_carrying_scripts_shows_as_text_and_runs_nothing(demo, browser):
     lead_id = demo["hostile_id"]
     context = browser.new_context()

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import math
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -311,7 +312,11 @@ async def lead_status(request: Request) -> Response:
     if error:
         lead = await run_in_threadpool(_lead_or_404, request)
         context = await run_in_threadpool(_lead_context, request, lead)
-        context.update(error=error, form={"status": status, "case_no": case_no, "note": note})
+        context.update(
+            error=error,
+            form={"status": status, "case_no": case_no, "note": note},
+            reviewer=reviewer or context["reviewer"],
+        )
         return _render(request, "lead.html", status_code=400, **context)
     request.app.state.overview_cache = None
     response = RedirectResponse(f"/leads/{lead_id}#history", status_code=303)
@@ -354,8 +359,10 @@ def manifest(request: Request) -> Response:
 def artifact(request: Request) -> Response:
     """One artifact of a capture. A screenshot is shown as a PNG image; anything else (raw or
     rendered HTML, headers) is only ever a download, never a page of the console."""
-    ev = _evidence_of(request)
     sha = request.path_params["sha256"]
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise HTTPException(404, "没有这个证据文件 no such artifact")
+    ev = _evidence_of(request)
     try:
         entries = json.loads(Path(ev.manifest_path).read_bytes()).get("artifacts", [])
     except (OSError, ValueError):
