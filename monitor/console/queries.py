@@ -63,5 +63,6 @@ def status_counts(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Lead.status, func.count()).group_by(Lead.status)).all())
 
 
-def target_names(session: Session) -> list[str]:
-    return list(session.scalars(select(Target.name).order_by(Target.name)))
+def target_names(session: Session, limit: int = 1000) -> list[str]:
+    """Names offered in the lead filter's target field (a city's thousands are typed instead)."""
+    return list(session.scalars(select(Target.name).order_by(Target.name).limit(limit)))
