@@ -195,8 +195,8 @@ def cases(dialect: str, lead_id: int) -> list[tuple[str, str, str, int]]:
         ("list: status+category", "/leads?status=confirmed&category=counterfeit",
          f"WHERE leads.status = 'confirmed' AND {cat}", 0),
         (f"lead page #{lead_id}", f"/leads/{lead_id}", "", -1),
-        ("overview (cold)", "/", "", -2),
-        ("overview (within 60 s)", "/", "", -3),
+        ("overview (first visit)", "/", "", -2),
+        ("overview (later visits)", "/", "", -3),
     ]  # fmt: skip
 
 

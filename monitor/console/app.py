@@ -15,6 +15,7 @@ from starlette.templating import Jinja2Templates
 
 from monitor.config import Config
 from monitor.console import pages
+from monitor.console.figures import ChartFigures
 from monitor.console.security import TOKEN_ENV, ConsoleSecurity
 from monitor.export import category_labels
 from monitor.export.rows import STATUS_LABELS
@@ -75,6 +76,8 @@ def create_app(config: Config, token: str | None = None) -> Starlette:
     app.state.config = config
     app.state.token = token
     app.state.records = Records(config.database_url)
+    app.state.figures = ChartFigures(app.state.records)
+    app.state.figures.refresh_in_background()  # ready before the first visit
     app.state.labels = category_labels(config.lexicon_dir)
     app.state.templates = _templates()
     return app

@@ -8,7 +8,6 @@ import io
 import json
 import math
 import re
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlencode
@@ -100,31 +99,15 @@ def _errors(run) -> int:
 # -- overview ------------------------------------------------------------------------------
 
 
-OVERVIEW_TTL = 60.0  # seconds; the overview's figures move with nightly runs, not by the second
-
-
-def _overview_figures(records) -> dict:
-    with records.sessions() as s:
-        days, per_category = queries.new_leads_per_day(s, 30)
-        return {
-            "days": days,
-            "per_category": per_category,
-            "by_target": queries.open_leads_by_target(s, 10),
-            "counts": queries.status_counts(s),
-        }
-
-
 def overview(request: Request) -> Response:
-    """Counts and charts. Grouping 100,000 leads three ways takes a few hundred milliseconds,
-    so the figures are kept for a minute (a status change in the console clears them)."""
+    """Counts (live) and charts (at most a minute old: see :mod:`monitor.console.figures`)."""
     state = request.app.state
     records, labels = state.records, state.labels
-    cached = getattr(state, "overview_cache", None)
-    if cached is None or time.monotonic() - cached[0] > OVERVIEW_TTL:
-        cached = state.overview_cache = (time.monotonic(), _overview_figures(records))
-    figures = cached[1]
+    figures = state.figures.get()
+    with records.sessions() as s:
+        counts = queries.status_counts(s)
     days, per_category = figures["days"], figures["per_category"]
-    by_target, counts = figures["by_target"], figures["counts"]
+    by_target = figures["by_target"]
     runs = list(reversed(records.runs(14)))
     day_labels = [d.strftime("%m-%d") for d in days]
     series = {cat: [per_day.get(d, 0) for d in days] for cat, per_day in per_category.items()}
@@ -318,7 +301,7 @@ async def lead_status(request: Request) -> Response:
             reviewer=reviewer or context["reviewer"],
         )
         return _render(request, "lead.html", status_code=400, **context)
-    request.app.state.overview_cache = None
+    request.app.state.figures.outdated()
     response = RedirectResponse(f"/leads/{lead_id}#history", status_code=303)
     response.set_cookie(
         REVIEWER_COOKIE, reviewer[:100].encode("utf-8").hex(), httponly=True, samesite="strict"
