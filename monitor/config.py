@@ -48,6 +48,7 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "max_pages": ((int,), 4),
         "render_timeout": ((int, float), 30),
     },
+    "console": {"token": ((str,), None)},  # login token for `monitor serve` off loopback
 }
 # (least, most) for numbers: a concurrency of 0 would hang a crawl, a negative delay or timeout
 # means nothing, and a value past the top is a typo (16000 for 16) rather than a wish.
@@ -130,6 +131,7 @@ class Config:
     screenshots: bool = True
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
+    console: dict[str, Any] = field(default_factory=dict)
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
 
@@ -332,6 +334,7 @@ def load_config(path: str | Path | None = None) -> Config:
         screenshots=values["evidence"]["screenshots"],
         crawl=values["crawl"],
         browser=values["browser"],
+        console=values["console"],
         platforms=platforms,
         targets=targets,
     )
