@@ -23,7 +23,13 @@ TARGET_KINDS = ("site", "storefront")
 # section -> key -> (types, default). A default of None means "not set".
 SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "database": {"url": ((str,), "sqlite:///data/monitor.db")},
-    "evidence": {"dir": ((str,), "data/evidence"), "screenshots": ((bool,), True)},
+    "evidence": {
+        "dir": ((str,), "data/evidence"),
+        "screenshots": ((bool,), True),
+        "tsa_url": ((str,), None),  # RFC 3161 timestamp authority; unset: manifests say so
+        "tsa_ca_file": ((str,), None),  # PEM root(s) the authority's tokens are checked against
+        "operator": ((str,), None),  # who extracted the evidence, for the printed record
+    },
     "lexicon": {"dir": ((str,), None)},
     "logs": {"dir": ((str,), "data/logs")},
     "jobs": {"dir": ((str,), "data/jobs")},
@@ -100,6 +106,9 @@ class Config:
     logs_dir: Path
     jobs_dir: Path | None = None
     screenshots: bool = True
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    operator: str | None = None
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -267,6 +276,13 @@ def load_config(path: str | Path | None = None) -> Config:
         logs_dir=_resolve(base, values["logs"]["dir"]),
         jobs_dir=_resolve(base, values["jobs"]["dir"]),
         screenshots=values["evidence"]["screenshots"],
+        tsa_url=values["evidence"]["tsa_url"],
+        tsa_ca_file=(
+            _resolve(base, values["evidence"]["tsa_ca_file"])
+            if values["evidence"]["tsa_ca_file"]
+            else None
+        ),
+        operator=values["evidence"]["operator"],
         crawl=values["crawl"],
         browser=values["browser"],
         platforms=platforms,

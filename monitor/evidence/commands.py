@@ -1,0 +1,127 @@
+"""The bodies of `monitor evidence verify | timestamp | export | report` (cli.py parses)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from monitor.errors import UserInputError
+from monitor.evidence import heads as hd
+from monitor.evidence import ledger
+from monitor.evidence.store import EvidenceStore
+
+
+def _store(config) -> EvidenceStore:
+    return EvidenceStore(config.evidence_dir, config.tsa_url)
+
+
+def _lead(records, lead_id: int):
+    lead = records.lead(lead_id)
+    if lead is None:
+        raise UserInputError("LEAD_ID", None, f"no lead {lead_id}")
+    return lead
+
+
+def verify(config, records) -> int:
+    from monitor.evidence.verify import verify_all
+
+    report = verify_all(records, _store(config), config.tsa_ca_file)
+    extra = f"，时间戳 {report.tokens} 个有效 ({report.tokens} timestamp token(s) valid)"
+    if report.pending:
+        extra += (
+            f"；{report.pending} 份待加盖时间戳 ({report.pending} awaiting a timestamp: "
+            "run `monitor evidence timestamp`)"
+        )
+    if not report.problems:
+        print(
+            f"证据校验通过 all {report.checked} evidence capture(s) verified, "
+            f"{report.sealed_runs} sealed run head list(s) hold{extra}"
+        )
+        return 0
+    for lead_id, problem in report.problems:
+        who = f"线索 {lead_id}" if lead_id is not None else "运行记录"
+        print(f"{who}: {problem}", file=sys.stderr)
+    failed = sorted({lid for lid, _ in report.problems if lid is not None})
+    print(
+        f"证据校验失败 evidence failed for lead(s): {', '.join(map(str, failed)) or '-'}",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def timestamp(config, records) -> int:
+    """Stamp every capture (and run seal) that has no token yet."""
+    from monitor.evidence.tsa import TimestampError, stamp_manifest
+
+    if not config.tsa_url:
+        print("未配置时间戳服务 evidence.tsa_url is not set: nothing to timestamp", file=sys.stderr)
+        return 2
+    store = _store(config)
+    done = failed = 0
+    for row in ledger.pending_timestamps(records):
+        if store.token_path(row.manifest_sha256).exists():
+            ledger.set_timestamp_status(records, row.id, "ok")
+            continue
+        try:
+            stamp_manifest(store, row.manifest_sha256, config.tsa_url)
+        except (TimestampError, OSError) as exc:
+            failed += 1
+            ledger.set_timestamp_status(records, row.id, "pending")
+            print(f"线索 {row.lead_id}: {exc}", file=sys.stderr)
+            continue
+        ledger.set_timestamp_status(records, row.id, "ok")
+        done += 1
+    for run in ledger.runs_with_heads(records):
+        hd.stamp_seal(store, run.heads_sha256)
+    print(f"已加盖时间戳 timestamped {done} capture(s); {failed} still pending")
+    return 1 if failed else 0
+
+
+def export(config, records, lead_id: int, wacz: str) -> int:
+    from monitor.evidence.warc import ExportError, write_wacz
+
+    lead = _lead(records, lead_id)
+    store = _store(config)
+    warcs = []
+    for i, row in enumerate(lead.evidence, 1):
+        _, data, problem = store.read_manifest(row.manifest_path)
+        if problem:
+            raise UserInputError(row.manifest_path, None, problem)
+        for art in data.get("artifacts", []):
+            if art.get("kind") == "warc":
+                content = store.artifact_bytes(art)
+                if content is None:
+                    raise UserInputError(art.get("path", ""), None, "WARC artifact missing")
+                warcs.append((f"lead-{lead.id}-capture-{i:03d}.warc.gz", content))
+    try:
+        write_wacz(
+            warcs,
+            Path(wacz),
+            url=lead.listing.url,
+            title=f"线索 {lead.id} 电子数据 {lead.listing.title}"[:200],
+            description=f"marketplace-monitor lead {lead.id}: {len(warcs)} capture(s)",
+        )
+    except ExportError as exc:
+        print(f"error: lead {lead.id}: {exc}", file=sys.stderr)
+        return 1
+    print(f"已导出 exported {len(warcs)} capture(s) of lead {lead.id} to {wacz}")
+    return 0
+
+
+def report(config, records, lead_id: int, pdf: str | None, html: str | None, operator) -> int:
+    from monitor.evidence.report import render_html, render_pdf
+
+    _lead(records, lead_id)
+    operator = operator or config.operator
+    if pdf:
+        render_pdf(config, records, lead_id, Path(pdf), operator=operator)
+        print(f"已生成电子数据提取记录 PDF: {pdf}")
+    page = render_html(config, records, lead_id, operator=operator)
+    if html:
+        from monitor.evidence.store import write_atomic
+
+        write_atomic(Path(html), page.encode("utf-8"))
+        print(f"已生成电子数据提取记录 HTML: {html}")
+    elif not pdf:
+        sys.stdout.write(page)
+    return 0
