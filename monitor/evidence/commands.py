@@ -97,7 +97,6 @@ def export(config, records, lead_id: int, wacz: str) -> int:
         write_wacz(
             warcs,
             Path(wacz),
-            url=lead.listing.url,
             title=f"线索 {lead.id} 电子数据 {lead.listing.title}"[:200],
             description=f"marketplace-monitor lead {lead.id}: {len(warcs)} capture(s)",
         )

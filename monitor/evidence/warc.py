@@ -139,12 +139,36 @@ def capture_warc(
     return Artifact("warc", buf.getvalue(), "application/warc")
 
 
+def _pages_jsonl(warcs: list[tuple[str, bytes]], title: str) -> str:
+    """One replayable page per capture: the response's URL at its WARC date."""
+    import json
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    lines = [json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "Pages"})]
+    for _, data in warcs:
+        for record in ArchiveIterator(io.BytesIO(data)):
+            if record.rec_type == "response":
+                lines.append(
+                    json.dumps(
+                        {
+                            "url": record.rec_headers.get_header("WARC-Target-URI"),
+                            "ts": record.rec_headers.get_header("WARC-Date"),
+                            "title": title,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
+                break
+    return "\n".join(lines) + "\n"
+
+
 class ExportError(Exception):
     """A lead's captures could not be packaged (said in one line)."""
 
 
 def write_wacz(
-    warcs: list[tuple[str, bytes]], out: Path, *, url: str, title: str, description: str
+    warcs: list[tuple[str, bytes]], out: Path, *, title: str, description: str
 ) -> None:
     """Package WARC files (name, bytes) as a WACZ at ``out`` with the `wacz` tool."""
     if not warcs:
@@ -156,9 +180,11 @@ def write_wacz(
             path = Path(tmp) / name
             path.write_bytes(data)
             names.append(str(path))
+        pages = Path(tmp) / "pages.jsonl"
+        pages.write_text(_pages_jsonl(warcs, title), encoding="utf-8")
         partial = Path(tmp) / "out.wacz"
-        cmd = [sys.executable, "-m", "wacz", "create", "-o", str(partial), "--detect-pages"]
-        cmd += ["--hash-type", "sha256", "--url", url, "--title", title, "--desc", description]
+        cmd = [sys.executable, "-m", "wacz", "create", "-o", str(partial), "-p", str(pages)]
+        cmd += ["--hash-type", "sha256", "--title", title, "--desc", description]
         done = subprocess.run(cmd + names, capture_output=True, text=True)
         if done.returncode != 0 or not partial.exists():
             last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["unknown error"]
