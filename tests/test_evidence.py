@@ -24,14 +24,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_cli
 from warcio.archiveiterator import ArchiveIterator
 
 from monitor.browser import find_chromium
 from monitor.demo import SHOPS
 from monitor.evidence import tsa
 from monitor.webserver import ShopServer
-
-from conftest import run_cli
 
 pytestmark = pytest.mark.skipif(
     shutil.which("openssl") is None or find_chromium() is None, reason="needs openssl and Chromium"

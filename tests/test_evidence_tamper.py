@@ -176,9 +176,7 @@ def test_a_forged_latest_manifest_is_named(world, cli):
     assert "(captures cut, deleted or forged)" in done.stderr
 
 
-def test_a_forged_latest_manifest_with_its_lead_row_moved_too_is_named_by_the_run_seal(
-    world, cli
-):
+def test_a_forged_latest_manifest_with_its_lead_row_moved_too_is_named_by_the_run_seal(world, cli):
     records, store, config, a, b = world
     forged = _forge_newest(records, store, a, URL_A)
     with records.sessions.begin() as s:

@@ -167,9 +167,7 @@ class ExportError(Exception):
     """A lead's captures could not be packaged (said in one line)."""
 
 
-def write_wacz(
-    warcs: list[tuple[str, bytes]], out: Path, *, title: str, description: str
-) -> None:
+def write_wacz(warcs: list[tuple[str, bytes]], out: Path, *, title: str, description: str) -> None:
     """Package WARC files (name, bytes) as a WACZ at ``out`` with the `wacz` tool."""
     if not warcs:
         raise ExportError("no WARC records to export (captures made before WARC were kept)")
