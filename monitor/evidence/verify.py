@@ -186,5 +186,6 @@ def _check_unrecorded(store, by_listing, recorded: set[str], report: Report) -> 
         report.fail(
             lead_id,
             f"{len(names)} manifest(s) in the evidence folder name this lead's listing but are "
-            f"not recorded as its evidence (rows deleted or moved): {', '.join(names[:3])}",
+            "not recorded as its evidence (rows deleted or moved, or a crash before they were "
+            f"written): {', '.join(names[:3])}",
         )
