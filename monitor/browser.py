@@ -241,14 +241,14 @@ class Browser:
         # The layout size comes from the browser (DevTools), not from the page's scripts, which
         # could lie about their own height.
         cdp = await page.context.new_cdp_session(page)
+        notes = []
         try:
             width, height = VIEWPORT["width"], VIEWPORT["height"]
             for _ in range(3):
                 metrics = await cdp.send("Page.getLayoutMetrics")
                 size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
-                wanted = max(
-                    VIEWPORT["height"], min(math.ceil(size.get("height", 0)), MAX_SCREENSHOT_HEIGHT)
-                )
+                document = math.ceil(size.get("height", 0))
+                wanted = max(VIEWPORT["height"], min(document, MAX_SCREENSHOT_HEIGHT))
                 if wanted == height:
                     break
                 height = wanted
@@ -256,6 +256,8 @@ class Browser:
                 await self._next_frames(page)
         finally:
             await cdp.detach()
+        if document > MAX_SCREENSHOT_HEIGHT:
+            notes.append(f"the page is {document} px tall; the picture shows its first {height} px")
         # Under load Chromium may hand over a frame whose newly grown area still holds tiles
         # of the top of the page (the content drawn twice). Such a frame is transient: take
         # pictures until two in a row agree.
@@ -263,12 +265,13 @@ class Browser:
         for _ in range(SCREENSHOT_ATTEMPTS):
             again = await page.screenshot(full_page=False, type="png", animations="disabled")
             if again == png:
-                return png, None
+                break
             png = again
-        return (
-            png,
-            f"the page kept changing over {SCREENSHOT_ATTEMPTS + 1} pictures; the last is kept",
-        )
+        else:
+            notes.append(
+                f"the page kept changing over {SCREENSHOT_ATTEMPTS + 1} pictures; the last is kept"
+            )
+        return png, "; ".join(notes) or None
 
     async def _next_frames(self, page) -> None:
         """Wait until the page has drawn two frames at its new size (at most a second: a

@@ -10,6 +10,7 @@ to PDF and read back with pdftotext.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import json
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,28 @@ ess_cert_id_alg = sha256
     return folder
 
 
+class GzipShopHandler(SimpleHTTPRequestHandler):
+    """Serves the shop's files gzip-compressed, so evidence must keep the compressed bytes."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            self.send_error(404)
+            return
+        body = gzip.compress(path.read_bytes())
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 class TimestampAuthority:
     """`openssl ts -reply` behind HTTP on 127.0.0.1; ``up = False`` makes it answer 503."""
 
@@ -126,7 +149,7 @@ def crawled(tmp_path_factory):
     """The xinyuan demo shop crawled with the TSA down, then `evidence timestamp` with it up."""
     root = tmp_path_factory.mktemp("evidence")
     authority = TimestampAuthority(make_tsa_files(root / "tsa"))
-    server = ShopServer(SHOPS / "xinyuan").start()
+    server = ShopServer(SHOPS / "xinyuan", handler=GzipShopHandler).start()
     try:
         config = root / "config.yaml"
         config.write_text(
@@ -268,7 +291,9 @@ def test_the_wacz_replays_the_capture_with_matching_digests(crawled, tmp_path):
                 records.append((rec.rec_type, uri, payload))
         pages = z.read("pages/pages.jsonl").decode("utf-8")
     by_uri = {(t, u): p for t, u, p in records}
+    assert kept["raw_body"][:2] == b"\x1f\x8b"  # as served: still gzip-compressed
     assert by_uri[("response", crawled["url"])] == kept["raw_body"]
+    assert "内部特供白酒".encode() in gzip.decompress(kept["raw_body"])
     assert ("request", crawled["url"]) in by_uri
     assert by_uri[("resource", f"urn:screenshot:{crawled['url']}")] == kept["screenshot"]
     assert by_uri[("resource", f"urn:rendered-dom:{crawled['url']}")] == kept["rendered_dom"]
