@@ -259,15 +259,18 @@ class Browser:
         if document > MAX_SCREENSHOT_HEIGHT:
             notes.append(f"the page is {document} px tall; the picture shows its first {height} px")
         # Under load Chromium may hand over a frame whose newly grown area still holds tiles
-        # of the top of the page (the content drawn twice). Such a frame is transient: take
-        # pictures until two in a row agree.
+        # of the top of the page (the content drawn twice). Such a frame is transient: when the
+        # viewport grew, take pictures until two in a row agree.
         png = await page.screenshot(full_page=False, type="png", animations="disabled")
-        for _ in range(SCREENSHOT_ATTEMPTS):
+        grew = height != VIEWPORT["height"]
+        stable = not grew
+        for _ in range(SCREENSHOT_ATTEMPTS if grew else 0):
             again = await page.screenshot(full_page=False, type="png", animations="disabled")
             if again == png:
+                stable = True
                 break
             png = again
-        else:
+        if not stable:
             notes.append(
                 f"the page kept changing over {SCREENSHOT_ATTEMPTS + 1} pictures; the last is kept"
             )
