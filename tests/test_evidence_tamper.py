@@ -201,3 +201,21 @@ def test_every_capture_is_kept_and_the_record_shows_each_night(world):
         shas = list(s.scalars(select(Evidence.manifest_sha256).where(Evidence.lead_id == a)))
     assert len(shas) == 3 and all(sha in page for sha in shas)
     assert "<script" not in page.lower()
+
+
+def test_without_a_tsa_each_manifest_says_so_and_bad_requests_are_one_line(world, cli, tmp_path):
+    import json
+
+    records, store, config, a, b = world
+    with records.sessions() as s:
+        path = s.scalar(select(Evidence.manifest_path).where(Evidence.lead_id == a).limit(1))
+    stamp = json.loads(open(path, encoding="utf-8").read())["timestamp"]
+    assert stamp["authority"] is None and "未配置可信时间戳服务" in stamp["note"]
+    assert cli("evidence", "timestamp", config=config).returncode == 2
+    missing = cli("evidence", "report", 999, "--pdf", tmp_path / "x.pdf", config=config)
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: LEAD_ID: no lead 999"
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    bad = cli("evidence", "report", a, "--pdf", blocked / "x.pdf", config=config)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "cannot write" in bad.stderr

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from monitor.errors import UserInputError
 from monitor.evidence import heads as hd
 from monitor.evidence import ledger
 from monitor.evidence.store import EvidenceStore
+
+
+@contextmanager
+def _writing(path: str):
+    """A file that cannot be written is one line naming it, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserInputError(str(path), None, f"cannot write: {exc.strerror or exc}") from None
 
 
 def _store(config) -> EvidenceStore:
@@ -94,12 +104,13 @@ def export(config, records, lead_id: int, wacz: str) -> int:
                     raise UserInputError(art.get("path", ""), None, "WARC artifact missing")
                 warcs.append((f"lead-{lead.id}-capture-{i:03d}.warc.gz", content))
     try:
-        write_wacz(
-            warcs,
-            Path(wacz),
-            title=f"线索 {lead.id} 电子数据 {lead.listing.title}"[:200],
-            description=f"marketplace-monitor lead {lead.id}: {len(warcs)} capture(s)",
-        )
+        with _writing(wacz):
+            write_wacz(
+                warcs,
+                Path(wacz),
+                title=f"线索 {lead.id} 电子数据 {lead.listing.title}"[:200],
+                description=f"marketplace-monitor lead {lead.id}: {len(warcs)} capture(s)",
+            )
     except ExportError as exc:
         print(f"error: lead {lead.id}: {exc}", file=sys.stderr)
         return 1
@@ -113,13 +124,15 @@ def report(config, records, lead_id: int, pdf: str | None, html: str | None, ope
     _lead(records, lead_id)
     operator = operator or config.operator
     if pdf:
-        render_pdf(config, records, lead_id, Path(pdf), operator=operator)
+        with _writing(pdf):
+            render_pdf(config, records, lead_id, Path(pdf), operator=operator)
         print(f"已生成电子数据提取记录 PDF: {pdf}")
     page = render_html(config, records, lead_id, operator=operator)
     if html:
         from monitor.evidence.store import write_atomic
 
-        write_atomic(Path(html), page.encode("utf-8"))
+        with _writing(html):
+            write_atomic(Path(html), page.encode("utf-8"))
         print(f"已生成电子数据提取记录 HTML: {html}")
     elif not pdf:
         sys.stdout.write(page)
