@@ -229,6 +229,8 @@ def test_a_failing_tsa_leaves_captures_pending_and_timestamp_stamps_them(crawled
     path, data = manifest_of(crawled, lead)
     assert data["timestamp"]["authority"].startswith("http://127.0.0.1:")
     assert data["lead"]["listing_url"] == crawled["url"]
+    seals = list((crawled["root"] / "evidence" / "runs").glob("*.json"))
+    assert len(seals) == 1 and seals[0].with_suffix(".tsr").exists()  # the run's heads, stamped
 
 
 def test_the_token_verifies_and_fails_after_one_byte_of_the_manifest_changes(crawled):
