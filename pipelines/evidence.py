@@ -19,11 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact, request_artifact
-from monitor.evidence.artifacts import content_type as _content_type
+from monitor.evidence import EvidenceStore
+from monitor.evidence.artifacts import Artifact, Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import TimestampError, stamp_manifest
-from monitor.evidence.warc import capture_warc
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
@@ -87,31 +86,20 @@ class EvidencePipeline:
         pipeline.crawler = crawler
         return pipeline
 
-    def artifacts(self, item: ListingItem) -> list[Artifact]:
-        arts = []
-        if item.raw_body is not None:
-            arts.append(Artifact("raw_body", item.raw_body, _content_type(item.headers)))
-        arts.append(headers_artifact(item.headers))
-        if item.request:
-            arts.append(request_artifact(item.request))
-        dom = item.rendered_dom.encode("utf-8") if item.rendered_dom is not None else None
-        if dom is not None:
-            arts.append(Artifact("rendered_dom", dom, "text/html"))
-        if item.screenshot is not None:
-            arts.append(Artifact("screenshot", item.screenshot, "image/png"))
-        arts.append(
-            capture_warc(
+    @staticmethod
+    def artifacts(item: ListingItem) -> list[Artifact]:
+        return build_all(
+            Captured(
                 url=item.final_url,
                 status=item.status,
                 headers=item.headers,
-                body=item.raw_body,
-                request=item.request,
                 fetched_at=item.fetched_at,
-                rendered_dom=dom,
+                raw_body=item.raw_body,
+                request=item.request,
+                rendered_dom=item.rendered_dom,
                 screenshot=item.screenshot,
             )
         )
-        return arts
 
     async def render(self, item: ListingItem) -> None:
         """Screenshot and rendered DOM (and raw bytes, if the spider had none) from Chromium."""
@@ -139,20 +127,14 @@ class EvidencePipeline:
     async def process_item(self, item, spider=None):
         if isinstance(item, ListingGone):
             if self.records.open_lead(item.url):  # evidence that the listing is gone
-                arts = [
-                    Artifact("raw_body", item.raw_body or b"", _content_type(item.headers)),
-                    headers_artifact(item.headers),
-                ]
-                if item.request:
-                    arts.append(request_artifact(item.request))
-                arts.append(
-                    capture_warc(
+                arts = build_all(
+                    Captured(
                         url=item.url,
                         status=item.status,
                         headers=item.headers,
-                        body=item.raw_body or b"",
-                        request=item.request,
                         fetched_at=item.fetched_at,
+                        raw_body=item.raw_body or b"",
+                        request=item.request,
                     )
                 )
                 self.capture(

@@ -15,7 +15,8 @@ from scrapy import signals
 
 from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact
+from monitor.evidence import EvidenceStore
+from monitor.evidence.artifacts import Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
@@ -120,10 +121,15 @@ class LicensePipeline:
             status=page.status,
             headers=page.headers,
             fetched_at=page.fetched_at,
-            artifacts=[
-                Artifact("raw_body", page.raw_body, "text/html"),
-                headers_artifact(page.headers),
-            ],
+            artifacts=build_all(
+                Captured(
+                    url=page.url,
+                    status=page.status,
+                    headers=page.headers,
+                    fetched_at=page.fetched_at,
+                    raw_body=page.raw_body,
+                )
+            ),
             previous_sha256=previous,
             notes={"license_display": [p for p, _ in verdict.problems]},
             listing_url=lead_url,
