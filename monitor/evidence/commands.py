@@ -61,30 +61,19 @@ def verify(config, records) -> int:
 
 def timestamp(config, records) -> int:
     """Stamp every capture (and run seal) that has no token yet."""
-    from monitor.evidence.tsa import TimestampError, stamp_manifest
+    from monitor.evidence.tsa import retry_pending
 
     if not config.tsa_url:
         print("未配置时间戳服务 evidence.tsa_url is not set: nothing to timestamp", file=sys.stderr)
         return 2
     store = _store(config)
-    done = failed = 0
-    for row in ledger.pending_timestamps(records):
-        if store.token_path(row.manifest_sha256).exists():
-            ledger.set_timestamp_status(records, row.id, "ok")
-            continue
-        try:
-            stamp_manifest(store, row.manifest_sha256, config.tsa_url)
-        except (TimestampError, OSError) as exc:
-            failed += 1
-            ledger.set_timestamp_status(records, row.id, "pending")
-            print(f"线索 {row.lead_id}: {exc}", file=sys.stderr)
-            continue
-        ledger.set_timestamp_status(records, row.id, "ok")
-        done += 1
+    done, failures = retry_pending(records, store)
+    for line in failures:
+        print(line, file=sys.stderr)
     for run in ledger.runs_with_heads(records):
         hd.stamp_seal(store, run.heads_sha256)
-    print(f"已加盖时间戳 timestamped {done} capture(s); {failed} still pending")
-    return 1 if failed else 0
+    print(f"已加盖时间戳 timestamped {done} capture(s); {len(failures)} still pending")
+    return 1 if failures else 0
 
 
 def export(config, records, lead_id: int, wacz: str) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from monitor.evidence import ledger
 from monitor.evidence.store import TOOL, EvidenceStore, sha256_hex, write_atomic
-from monitor.evidence.tsa import TimestampError, request_token
+from monitor.evidence.tsa import TimestampError, request_token, retry_pending
 
 
 def seal_path(store: EvidenceStore, sha256: str) -> Path:
@@ -49,7 +49,11 @@ def seal_run(records, store: EvidenceStore, run_id: int) -> str | None:
     sha = sha256_hex(blob)
     write_atomic(seal_path(store, sha), blob)
     ledger.set_run_heads(records, run_id, sha)
-    stamp_seal(store, sha)
+    if store.tsa_url:
+        stamp_seal(store, sha)
+        # captures left pending earlier in this run or an earlier one: one more try each
+        # (stopping at the first failure, so a TSA that is down does not hold the run up)
+        retry_pending(records, store, only_pending=True, stop_at_first_failure=True)
     return sha
 
 

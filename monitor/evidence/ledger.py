@@ -44,12 +44,14 @@ def evidence_rows(records) -> list[Evidence]:
         return list(s.scalars(select(Evidence).order_by(Evidence.lead_id, Evidence.id)))
 
 
-def pending_timestamps(records) -> list[Evidence]:
+def pending_timestamps(records, statuses: tuple[str, ...] = ("pending", "none")) -> list[Evidence]:
+    """Captures without a token: pending (the TSA failed) and, by default, those made before
+    a TSA was configured."""
     with records.sessions() as s:
         return list(
             s.scalars(
                 select(Evidence)
-                .where(Evidence.timestamp_status.in_(("pending", "none")))
+                .where(Evidence.timestamp_status.in_(statuses))
                 .order_by(Evidence.id)
             )
         )

@@ -152,3 +152,28 @@ def timestamp_now(store, manifest_sha256: str) -> str:
         logger.warning("Timestamp pending for manifest %s: %s", manifest_sha256, exc)
         return "pending"
     return "ok"
+
+
+def retry_pending(
+    records, store, only_pending: bool = False, stop_at_first_failure: bool = False
+) -> tuple[int, list[str]]:
+    """Stamp every recorded capture that has no token yet (pending, and unless only_pending
+    those made before a TSA was configured). Returns how many were stamped and one line per
+    failure."""
+    from monitor.evidence import ledger
+
+    done, failures = 0, []
+    statuses = ("pending",) if only_pending else ("pending", "none")
+    for row in ledger.pending_timestamps(records, statuses):
+        if not store.token_path(row.manifest_sha256).exists():
+            try:
+                stamp_manifest(store, row.manifest_sha256, store.tsa_url)
+            except (TimestampError, OSError) as exc:
+                ledger.set_timestamp_status(records, row.id, "pending")
+                failures.append(f"线索 {row.lead_id}: {exc}")
+                if stop_at_first_failure:
+                    break
+                continue
+            done += 1
+        ledger.set_timestamp_status(records, row.id, "ok")
+    return done, failures
