@@ -219,3 +219,29 @@ def test_without_a_tsa_each_manifest_says_so_and_bad_requests_are_one_line(world
     bad = cli("evidence", "report", a, "--pdf", blocked / "x.pdf", config=config)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "cannot write" in bad.stderr
+
+
+def test_captures_kept_before_warcs_export_as_a_valid_wacz(world, cli, tmp_path):
+    """These captures hold raw bytes and headers only: export writes their WARC records."""
+    import io
+    import subprocess
+    import sys
+    import zipfile
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    records, store, config, a, b = world
+    out = tmp_path / "a.wacz"
+    done = cli("evidence", "export", a, "--wacz", out, config=config)
+    assert done.returncode == 0, done.stderr
+    valid = subprocess.run(
+        [sys.executable, "-m", "wacz", "validate", "-f", str(out)], capture_output=True, text=True
+    )
+    assert "is valid" in valid.stdout, valid.stdout + valid.stderr
+    bodies = []
+    with zipfile.ZipFile(out) as z:
+        for name in sorted(n for n in z.namelist() if n.startswith("archive/")):
+            for rec in ArchiveIterator(io.BytesIO(z.read(name))):
+                if rec.rec_type == "response":
+                    bodies.append(rec.raw_stream.read().decode("utf-8"))
+    assert bodies == [f"内部特供白酒 第{night}晚" for night in range(3)]  # every night, in order

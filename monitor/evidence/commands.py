@@ -76,6 +76,44 @@ def timestamp(config, records) -> int:
     return 1 if failures else 0
 
 
+def _warc_of(store: EvidenceStore, data: dict) -> bytes:
+    """The capture's WARC artifact; for a capture made before WARCs were kept, one written now
+    from its stored artifacts (their bytes unchanged, the digests computed over them)."""
+    import json
+    from datetime import datetime, timezone
+
+    from monitor.evidence.artifacts import Captured, warc
+
+    stored = {}
+    for art in data.get("artifacts", []):
+        content = store.artifact_bytes(art)
+        if content is None:
+            raise UserInputError(art.get("path", ""), None, f"{art.get('kind')} artifact missing")
+        stored[art.get("kind")] = content
+    if "warc" in stored:
+        return stored["warc"]
+    fetched = data.get("fetched_at") or data.get("captured_at")
+    at = (
+        datetime.fromisoformat(fetched.replace("Z", "+00:00"))
+        if fetched
+        else datetime.now(timezone.utc)
+    )
+    return warc(
+        Captured(
+            url=data.get("final_url") or data.get("url", ""),
+            status=data.get("status"),
+            headers=json.loads(stored["headers"]) if "headers" in stored else {},
+            fetched_at=at,
+            raw_body=stored.get("raw_body"),
+            request=json.loads(stored["request"]) if "request" in stored else None,
+            rendered_dom=stored["rendered_dom"].decode("utf-8", "replace")
+            if "rendered_dom" in stored
+            else None,
+            screenshot=stored.get("screenshot"),
+        )
+    ).data
+
+
 def export(config, records, lead_id: int, wacz: str) -> int:
     from monitor.evidence.warc import ExportError, write_wacz
 
@@ -86,12 +124,7 @@ def export(config, records, lead_id: int, wacz: str) -> int:
         _, data, problem = store.read_manifest(row.manifest_path)
         if problem:
             raise UserInputError(row.manifest_path, None, problem)
-        for art in data.get("artifacts", []):
-            if art.get("kind") == "warc":
-                content = store.artifact_bytes(art)
-                if content is None:
-                    raise UserInputError(art.get("path", ""), None, "WARC artifact missing")
-                warcs.append((f"lead-{lead.id}-capture-{i:03d}.warc.gz", content))
+        warcs.append((f"lead-{lead.id}-capture-{i:03d}.warc.gz", _warc_of(store, data)))
     try:
         with _writing(wacz):
             write_wacz(
