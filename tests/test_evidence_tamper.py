@@ -245,3 +245,14 @@ def test_captures_kept_before_warcs_export_as_a_valid_wacz(world, cli, tmp_path)
                 if rec.rec_type == "response":
                     bodies.append(rec.raw_stream.read().decode("utf-8"))
     assert bodies == [f"内部特供白酒 第{night}晚" for night in range(3)]  # every night, in order
+
+
+def test_a_run_whose_seal_was_unrecorded_is_named(world, cli):
+    from monitor.models import CrawlRun
+
+    records, store, config, a, b = world
+    with records.sessions.begin() as s:
+        s.execute(update(CrawlRun).where(CrawlRun.id == 3).values(heads_sha256=None))
+    done = verify(cli, config)
+    assert done.returncode == 1
+    assert "is not recorded on any run (run records altered)" in done.stderr

@@ -137,7 +137,17 @@ def verify_all(records, store: EvidenceStore, ca_file: str | Path | None = None)
 def _check_seals(records, store, roots, chains, report: Report) -> None:
     import json
 
-    for run in ledger.runs_with_heads(records):
+    runs = ledger.runs_with_heads(records)
+    recorded = {run.heads_sha256 for run in runs}
+    folder = store.root / "runs"
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        if path.stem not in recorded:
+            report.fail(
+                None,
+                f"sealed list of chain heads {path.name} is not recorded on any run "
+                "(run records altered)",
+            )
+    for run in runs:
         path = hd.seal_path(store, run.heads_sha256)
         try:
             blob = path.read_bytes()
