@@ -256,3 +256,18 @@ def test_a_run_whose_seal_was_unrecorded_is_named(world, cli):
     done = verify(cli, config)
     assert done.returncode == 1
     assert "is not recorded on any run (run records altered)" in done.stderr
+
+
+def test_the_store_checks_a_leads_files_for_the_console(world):
+    """EvidenceStore.verify: the live check the console runs on one lead's captures."""
+    records, store, config, a, b = world
+    with records.sessions() as s:
+        rows = list(s.scalars(select(Evidence).where(Evidence.lead_id == a).order_by(Evidence.id)))
+    captures = [(a, r.manifest_path, r.manifest_sha256) for r in rows]
+    assert store.verify(captures) == (3, [])
+    import json
+
+    art = json.loads(open(rows[0].manifest_path, encoding="utf-8").read())["artifacts"][0]
+    (store.root / art["path"]).write_bytes(b"altered")
+    checked, problems = store.verify(captures)
+    assert checked == 3 and problems == [(a, f"raw_body artifact altered: {art['path']}")]

@@ -150,6 +150,13 @@ class EvidenceStore:
         except OSError:
             return None
 
+    def verify(self, captures) -> tuple[int, list[tuple[int, str]]]:
+        """Files and chain links of (owner id, manifest path, sha256) captures, in order; see
+        :func:`monitor.evidence.verify.verify_captures`."""
+        from monitor.evidence.verify import verify_captures
+
+        return verify_captures(self, captures)
+
     def manifests(self):
         """Every manifest file in the folder: (sha256 named in its file name, path)."""
         folder = self.root / "manifests"

@@ -199,3 +199,28 @@ def _check_unrecorded(store, by_listing, recorded: set[str], report: Report) -> 
             "not recorded as its evidence (rows deleted or moved, or a crash before they were "
             f"written): {', '.join(names[:3])}",
         )
+
+
+def verify_captures(store: EvidenceStore, captures) -> tuple[int, list[tuple[int, str]]]:
+    """The file checks alone, for callers holding a lead's rows (the console's live check):
+    captures given in order as (owner id, manifest path, sha256); every file's hash, tokens,
+    and that each manifest links to its owner's previous one. Returns the number checked and
+    (owner id, problem) for each failure. Heads, seals and bindings need the records:
+    :func:`verify_all`."""
+    from types import SimpleNamespace
+
+    report = Report()
+    latest: dict[int, str] = {}
+    for owner, path, sha in captures:
+        report.checked += 1
+        row = SimpleNamespace(
+            lead_id=owner, manifest_path=str(path), manifest_sha256=sha, timestamp_status="none"
+        )
+        data = check_manifest(store, row, [], report)
+        if data is not None and owner in latest:
+            if data.get("previous_manifest_sha256") != latest[owner]:
+                report.fail(
+                    owner, f"chain broken at {Path(path).name}: previous manifest does not match"
+                )
+        latest[owner] = sha
+    return report.checked, report.problems
