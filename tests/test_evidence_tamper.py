@@ -271,3 +271,26 @@ def test_the_store_checks_a_leads_files_for_the_console(world):
     (store.root / art["path"]).write_bytes(b"altered")
     checked, problems = store.verify(captures)
     assert checked == 3 and problems == [(a, f"raw_body artifact altered: {art['path']}")]
+
+
+def test_hostile_listing_text_is_only_text_in_the_record(world):
+    from monitor.config import load_config
+    from monitor.evidence.report import render_html
+
+    records, store, config, a, b = world
+    evil = '<script>alert(1)</script><img src="http://127.0.0.1:9/x" onerror="alert(2)">'
+    records.save_listing(
+        target_id=None,
+        url=URL_A,
+        title=evil,
+        text=evil,
+        price="1",
+        status=200,
+        seen_at=T0 + timedelta(days=5),
+        categories=["prohibited_goods"],
+        hits=[{"term": "特供", "category": "prohibited_goods", "snippet": evil}],
+    )
+    page = render_html(load_config(config), records, a)
+    assert "<script" not in page and '<img src="http' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "default-src 'none'" in page  # and the page itself loads nothing remote

@@ -154,7 +154,7 @@ def report(config, records, lead_id: int, pdf: str | None, html: str | None, ope
         from monitor.evidence.store import write_atomic
 
         with _writing(html):
-            write_atomic(Path(html), page.encode("utf-8"))
+            write_atomic(Path(html), page.encode("utf-8"), shared=True)
         print(f"已生成电子数据提取记录 HTML: {html}")
     elif not pdf:
         sys.stdout.write(page)

@@ -193,4 +193,4 @@ def render_pdf(config, records, lead_id: int, out: Path, operator: str | None = 
     # Only data: URLs (the embedded screenshot) are loaded; nothing is fetched from anywhere.
     fetcher = URLFetcher(allowed_protocols={"data"}, allow_redirects=False)
     pdf = HTML(string=html, base_url=None, url_fetcher=fetcher).write_pdf()
-    write_atomic(Path(out), pdf)
+    write_atomic(Path(out), pdf, shared=True)

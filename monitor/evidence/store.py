@@ -37,11 +37,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that the file is either absent or complete."""
+def write_atomic(path: Path, data: bytes, shared: bool = False) -> None:
+    """Write ``data`` to ``path`` so that the file is either absent or complete. Evidence
+    files stay private to their owner; ``shared`` files (exports a user hands on) get the
+    permissions the user's umask gives a new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
+        if shared:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

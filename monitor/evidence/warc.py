@@ -189,4 +189,4 @@ def write_wacz(warcs: list[tuple[str, bytes]], out: Path, *, title: str, descrip
             raise ExportError(f"wacz create failed: {last[0]}")
         from monitor.evidence.store import write_atomic
 
-        write_atomic(out, partial.read_bytes())
+        write_atomic(out, partial.read_bytes(), shared=True)
