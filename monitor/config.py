@@ -217,6 +217,13 @@ def load_config(path: str | Path | None = None) -> Config:
     except Exception as exc:  # sqlalchemy's ArgumentError and friends
         fail(("database", "url"), f"not a database URL ({exc})")
 
+    tsa_url = values["evidence"]["tsa_url"]
+    if tsa_url and (problem := check_http_url(tsa_url)):
+        fail(("evidence", "tsa_url"), problem)
+    tsa_ca_file = values["evidence"]["tsa_ca_file"]
+    if tsa_ca_file and not _resolve(base, tsa_ca_file).is_file():
+        fail(("evidence", "tsa_ca_file"), f"no such file: {_resolve(base, tsa_ca_file)}")
+
     platforms = data.get("platforms") or {}
     if not isinstance(platforms, dict):
         fail(("platforms",), "must be a mapping of platform name to selectors")
