@@ -14,8 +14,10 @@ import logging
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from monitor.evidence.recorder import ResponseRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class Capture:
     png: bytes | None
     screenshot_note: str | None = None  # why the picture may not be exact, if it may not
     request: dict | None = None  # the navigation request as Chromium sent it
+    loaded: list = field(default_factory=list)  # what the page loaded (evidence.recorder)
 
 
 VIEWPORT = {"width": 1280, "height": 900}
@@ -204,6 +207,7 @@ class Browser:
         page.on("requestfailed", lambda r: inflight.discard(r))
         crashed = asyncio.get_running_loop().create_future()
         page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
+        recorder = ResponseRecorder(page, skip_url=url)
         response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
         if crashed.done():
             raise CaptureError("renderer crashed")
@@ -228,7 +232,10 @@ class Browser:
                 raw = None
         dom = await page.content()
         png, note = await self._screenshot(page) if screenshot else (None, None)
-        return Capture(url, status, headers or {}, raw, dom, png, note, request)
+        loaded = [
+            x for x in await recorder.finish() if x.url != (response.url if response else url)
+        ]
+        return Capture(url, status, headers or {}, raw, dom, png, note, request, loaded)
 
     async def _screenshot(self, page) -> tuple[bytes, str | None]:
         """The whole document as one picture, as tall as the document and drawn once.

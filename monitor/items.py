@@ -26,6 +26,7 @@ class ListingItem:
     screenshot_missing: str | None = None
     screenshot_note: str | None = None  # why the screenshot may not be exact
     request: dict | None = None  # the request as sent: method, url, headers
+    loaded: list = field(default_factory=list)  # what the rendered page loaded, for replay
     # set by the pipelines
     unchanged: bool = False
     open_lead: bool = False  # not flagged now, but its lead is open: capture the clean state

@@ -22,22 +22,12 @@ from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.evidence import EvidenceStore
 from monitor.evidence.artifacts import Artifact, Captured, build_all
 from monitor.evidence.ledger import lead_id_for
+from monitor.evidence.recorder import decoded_headers
 from monitor.evidence.tsa import TimestampError, stamp_manifest
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
 logger = logging.getLogger(__name__)
-
-
-ENCODING_HEADERS = ("content-encoding", "content-length", "transfer-encoding")
-
-
-def _decoded_headers(headers: dict | None) -> dict:
-    """Headers for a body a browser has already decoded: how it was encoded is kept aside."""
-    return {
-        (f"X-Archive-Orig-{k}" if k.lower() in ENCODING_HEADERS else k): v
-        for k, v in (headers or {}).items()
-    }
 
 
 class EvidencePipeline:
@@ -98,6 +88,7 @@ class EvidencePipeline:
                 request=item.request,
                 rendered_dom=item.rendered_dom,
                 screenshot=item.screenshot,
+                loaded=item.loaded,
             )
         )
 
@@ -117,10 +108,11 @@ class EvidencePipeline:
         if cap.screenshot_note:
             item.screenshot_note = cap.screenshot_note
         item.rendered_dom = cap.dom
+        item.loaded = cap.loaded
         if item.raw_body is None and cap.raw_body is not None:
             # Chromium hands over the body decoded: its encoding headers no longer apply
             item.raw_body = cap.raw_body
-            item.headers = _decoded_headers(cap.headers) or item.headers
+            item.headers = decoded_headers(cap.headers) or item.headers
             item.request = cap.request
         self.stats.inc_value("monitor/screenshots")
 

@@ -324,3 +324,36 @@ def test_the_pdf_record_carries_the_hashes_the_url_and_the_token_time(crawled, t
     assert "王检查员" in text and "北京时间" in text
     assert "Test Time Stamp Authority" in text
     assert "内部特供" in text  # the hit in its context
+
+
+def test_a_storefront_listing_archive_holds_what_its_page_loaded(shop, make_config, cli, tmp_path):
+    """The listing page is a shell filled from the shop's API: its WARC keeps the API reply,
+    so a replay shows the listing, not 加载中…"""
+    from monitor.demo import YUNGOU
+
+    server = shop("yungou")
+    config = make_config(
+        [{"name": "云购旗舰店", "url": server.url, "kind": "storefront", "platform": "yungou"}],
+        platforms={"yungou": YUNGOU},
+    )
+    assert cli("nightly", config=config).returncode == 0
+    con = sqlite3.connect(tmp_path / "monitor.db")
+    lead, url = con.execute(
+        "SELECT leads.id, listings.url FROM leads JOIN listings ON leads.listing_id = listings.id "
+        "ORDER BY leads.id LIMIT 1"
+    ).fetchone()
+    con.close()
+    out = tmp_path / "lead.wacz"
+    assert cli("evidence", "export", lead, "--wacz", out, config=config).returncode == 0
+    responses = {}
+    with zipfile.ZipFile(out) as z:
+        for name in (n for n in z.namelist() if n.startswith("archive/")):
+            for rec in ArchiveIterator(io.BytesIO(z.read(name))):
+                if rec.rec_type == "response":
+                    uri = rec.rec_headers.get_header("WARC-Target-URI")
+                    responses[uri] = rec.content_stream().read()
+    item_id = url.rsplit("=", 1)[-1]
+    api = f"{server.url}api/item-{item_id}.json"
+    assert api in responses and url in responses
+    served = (SHOPS / "yungou" / "api" / f"item-{item_id}.json").read_bytes()
+    assert responses[api] == served

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -35,6 +35,7 @@ class Captured:
     request: dict | None = None
     rendered_dom: str | None = None
     screenshot: bytes | None = None
+    loaded: list = field(default_factory=list)  # evidence.recorder.Loaded, for replay
 
 
 def _json(kind: str, value: dict) -> Artifact:
@@ -98,6 +99,7 @@ def warc(c: Captured) -> Artifact | None:
         fetched_at=c.fetched_at,
         rendered_dom=c.rendered_dom.encode("utf-8") if c.rendered_dom is not None else None,
         screenshot=c.screenshot,
+        loaded=c.loaded,
     )
 
 

@@ -55,27 +55,18 @@ def _header_list(headers: dict) -> list[tuple[str, str]]:
     return out
 
 
-def capture_warc(
+def _write_exchange(
+    writer: WARCWriter,
     *,
     url: str,
     status: int | None,
     headers: dict,
     body: bytes | None,
     request: dict | None,
-    fetched_at: datetime,
-    rendered_dom: bytes | None = None,
-    screenshot: bytes | None = None,
-) -> Artifact:
-    """One capture as WARC records (gzip per record), as an artifact of kind ``warc``."""
-    buf = io.BytesIO()
-    writer = SHA256WARCWriter(buf, gzip=True)
-    date = _warc_date(fetched_at)
-    common = {"WARC-Date": date}
-    warcinfo = writer.create_warcinfo_record(
-        "capture.warc.gz",
-        {"software": "marketplace-monitor (warcio)", "format": "WARC File Format 1.1"},
-    )
-    writer.write_record(warcinfo)
+    common: dict,
+) -> str | None:
+    """A response record (when there is a body) and the request that fetched it, linked by
+    WARC-Concurrent-To; returns the response's record id."""
     response_id = None
     if body is not None and status is not None:
         http = StatusAndHeaders(
@@ -89,7 +80,7 @@ def capture_warc(
             payload=io.BytesIO(body),
             length=len(body),
             http_headers=http,
-            warc_headers_dict=common,
+            warc_headers_dict=dict(common),
         )
         writer.write_record(response)
         response_id = response.rec_headers.get_header("WARC-Record-ID")
@@ -116,6 +107,46 @@ def capture_warc(
                 http_headers=http,
                 warc_headers_dict=extra,
             )
+        )
+    return response_id
+
+
+def capture_warc(
+    *,
+    url: str,
+    status: int | None,
+    headers: dict,
+    body: bytes | None,
+    request: dict | None,
+    fetched_at: datetime,
+    rendered_dom: bytes | None = None,
+    screenshot: bytes | None = None,
+    loaded: list | None = None,
+) -> Artifact:
+    """One capture as WARC records (gzip per record), as an artifact of kind ``warc``: the
+    listing's request and response, what the rendered page loaded (``loaded``, see
+    :mod:`monitor.evidence.recorder`), and the rendered DOM and screenshot as resources."""
+    buf = io.BytesIO()
+    writer = SHA256WARCWriter(buf, gzip=True)
+    common = {"WARC-Date": _warc_date(fetched_at)}
+    writer.write_record(
+        writer.create_warcinfo_record(
+            "capture.warc.gz",
+            {"software": "marketplace-monitor (warcio)", "format": "WARC File Format 1.1"},
+        )
+    )
+    response_id = _write_exchange(
+        writer, url=url, status=status, headers=headers, body=body, request=request, common=common
+    )
+    for item in loaded or []:
+        _write_exchange(
+            writer,
+            url=item.url,
+            status=item.status,
+            headers=item.headers,
+            body=item.body,
+            request=item.request,
+            common=common,
         )
     for kind, data, media in (
         ("rendered-dom", rendered_dom, "text/html; charset=utf-8"),
