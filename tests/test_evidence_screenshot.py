@@ -40,21 +40,33 @@ def row_mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
 
 
 async def references(urls: list[str]) -> dict[str, np.ndarray]:
-    """Each page rendered alone, in a browser context of its own."""
+    """Each page rendered alone: measured in one fresh context, then pictured in another
+    whose window is exactly as tall as the document (nothing painted beyond the window)."""
     from playwright.async_api import async_playwright
 
     out = {}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(**launch_options(CHROMIUM))
         for url in urls:
-            context = await browser.new_context(
-                viewport={"width": 1280, "height": 900}, locale="zh-CN"
-            )
-            page = await context.new_page()
-            await page.goto(url, wait_until="load")
-            await page.wait_for_timeout(200)
-            out[url] = pixels(await page.screenshot(full_page=True, type="png"))
-            await context.close()
+            height = 900
+            for _ in range(2):
+                context = await browser.new_context(
+                    viewport={"width": 1280, "height": height}, locale="zh-CN"
+                )
+                page = await context.new_page()
+                await page.goto(url, wait_until="load")
+                await page.wait_for_timeout(200)
+                measured = await page.evaluate(
+                    "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)"
+                )
+                if measured == height:
+                    out[url] = pixels(await page.screenshot(type="png"))
+                    await context.close()
+                    break
+                height = max(900, measured)
+                await context.close()
+            else:
+                raise AssertionError(f"{url}: no stable height for the reference")
         await browser.close()
     return out
 
