@@ -1,14 +1,14 @@
 """evidence: chain heads per lead and per run, timestamp status per capture
 
 Revision ID: 0004_evidence
-Revises: 0003
+Revises: 0004_console (chained after the console branch's revision at the merge)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_evidence"
-down_revision = "0003"
+down_revision = "0004_console"
 branch_labels = None
 depends_on = None
 
