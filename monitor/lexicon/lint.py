@@ -9,6 +9,33 @@ from monitor.errors import LexiconError
 from monitor.lexicon.loader import load_lexicon
 from monitor.lexicon.matcher import Matcher
 
+SHORT = 2  # a term this short, with nothing saying what it is not, is the usual false lead
+
+
+def warnings(directory: Path) -> list[str]:
+    """What a lexicon keeper should look at: terms without a stated reason, and short bare
+    terms (one or two characters) that say nothing about what they are not."""
+    lex = load_lexicon(directory)
+    out = []
+    seen = set()
+    for t in lex.terms:
+        if t.source in seen:
+            continue  # a term and its variants share one entry
+        seen.add(t.source)
+        if not t.why:
+            out.append(
+                f"{t.source}: term {t.text!r} has no why (the rule or case wording it comes from)"
+            )
+        if len(t.key) <= SHORT and not t.sense:
+            out.append(
+                f"{t.source}: term {t.text!r} is {len(t.key)} character(s) with no exclusions, "
+                "not_before/not_after or not_near: say what it is not"
+            )
+    for c in lex.combos:
+        if not (c.why or c.note):
+            out.append(f"{c.source}: combination {c.name!r} has no why")
+    return out
+
 
 def problems(directory: Path) -> list[str]:
     """Warnings about a loadable lexicon: duplicates, self-cancelling terms, jieba splits."""
@@ -35,14 +62,18 @@ def problems(directory: Path) -> list[str]:
 
 
 def run_check(directory: Path) -> int:
+    """Problems (exit 1) are mistakes; warnings (exit 0) are what a keeper should review."""
     try:
         found = problems(directory)
+        warned = warnings(directory)
     except LexiconError as exc:
         print(f"error: {exc}")
         return 2
     for line in found:
         print(line)
-    print(f"{len(found)} problem(s) in {directory}")
+    for line in warned:
+        print(f"warning: {line}")
+    print(f"{len(found)} problem(s), {len(warned)} warning(s) in {directory}")
     return 1 if found else 0
 
 
@@ -68,9 +99,12 @@ def run_explain(directory: Path, text: str) -> int:
     print(f"分词 words:        {'/'.join(matcher.segment(norm.text))}")
     if not decisions:
         print("无候选 no candidates")
+    why = {(t.text, t.category): t.why for t in matcher.lexicon.terms}
     for d in decisions:
         mark = "命中 HIT " if d.kept else "排除 drop"
         print(
             f"  {mark} [{d.category}] {d.term} @ {d.start}-{d.end} '{text[d.start : d.end]}': {d.reason}"
         )
+        if d.kept and why.get((d.term, d.category)):
+            print(f"           依据: {why[(d.term, d.category)]}")
     return 0

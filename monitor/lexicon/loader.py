@@ -47,7 +47,7 @@ GROUP_KEYS = ("group", "note", "why", "terms") + SENSE_KEYS
 #: Placeholders in not_before / not_after.
 PATTERNS = {"{model}": r"[a-z]{1,6}[-_]?[a-z]*\d", "{year}": r"(?:19|20)\d\d年?"}
 DEFAULT_WITHIN = 8
-COMBO_KEYS = ("name", "any", "with", "within", "note", "exclusions")
+COMBO_KEYS = ("name", "any", "with", "within", "note", "why", "exclusions")
 CONTEXT_KEYS = ("negation_before", "warning_after", "window")
 
 
@@ -101,6 +101,7 @@ class Combo:
     exclusions: tuple[str, ...] = ()
     note: str | None = None
     source: str = ""
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,9 @@ def _load_category(lex: Lexicon, path: Path) -> None:
             sense = group + _sense(entry, file, lines, path_i)
             why = _why(entry, file, lines, path_i) or group_why
             source = f"{file}:{line}"
-            variants = _strings(entry.get("variants"), file, lines, path_i + ("variants",), "a variant")
+            variants = _strings(
+                entry.get("variants"), file, lines, path_i + ("variants",), "a variant"
+            )
             for written in [text, *variants]:
                 lex.terms.append(
                     Term(
@@ -346,6 +349,7 @@ def _load_category(lex: Lexicon, path: Path) -> None:
                 excl,
                 entry.get("note"),
                 f"{file}:{line}",
+                _why(entry, file, lines, path_i),
             )
         )
 
