@@ -32,6 +32,8 @@ SPACES = " \t\u3000\u00a0"
 #: Variant characters (异体字) OpenCC's t2s leaves alone, folded onto common ones: compiled from
 #: Unihan's variant fields by tools/gen_variants.py (rare<TAB>common<TAB>field per line).
 VARIANTS_FILE = Path(__file__).with_name("variants.tsv")
+#: Bumped when the way the table is built changes, so a cached table is rebuilt.
+TABLE_VERSION = 2
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +86,7 @@ def char_table() -> dict[int, str]:
             continue
         cur = table.get(cp, chr(cp))
         new = simple.get(cur, cur)
-        new = folds.get(new, new)
+        new = folds.get(cur) or folds.get(new, new)  # Unihan names the original or its t2s form
         if new != chr(cp):
             table[cp] = new
         elif cp in table:
@@ -188,6 +190,7 @@ def _cache_path():
     key = hashlib.sha256(
         repr(
             (
+                TABLE_VERSION,
                 VARIANTS_FILE.read_bytes(),
                 getattr(opencc, "__version__", ""),
                 unicodedata.unidata_version,
