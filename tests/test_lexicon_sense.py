@@ -125,7 +125,11 @@ def test_group_sense_and_why_apply_to_every_term_of_the_group(tmp_path):
         "  - {term: 彩弹, not_after: ['{year}'], why: 单独依据}\n",
     )
     lex = load_lexicon(kw)
-    assert {t.text: t.why for t in lex.terms} == {"礼花": "测试依据", "彩炮": "测试依据", "彩弹": "单独依据"}
+    assert {t.text: t.why for t in lex.terms} == {
+        "礼花": "测试依据",
+        "彩炮": "测试依据",
+        "彩弹": "单独依据",
+    }
     m = Matcher(lex)
     assert m.match({"title": "出售彩炮"}).flagged
     assert not m.match({"title": "婚庆彩炮"}).flagged  # the group's company
@@ -134,7 +138,9 @@ def test_group_sense_and_why_apply_to_every_term_of_the_group(tmp_path):
 
 
 def test_unknown_placeholder_is_a_one_line_error(tmp_path):
-    kw = write(tmp_path / "kw", "id: x\nlabel: 测试\nterms:\n  - {term: 彩弹, not_before: ['{colour}']}\n")
+    kw = write(
+        tmp_path / "kw", "id: x\nlabel: 测试\nterms:\n  - {term: 彩弹, not_before: ['{colour}']}\n"
+    )
     with pytest.raises(LexiconError) as err:
         load_lexicon(kw)
     assert f"{kw / 'x.yaml'}:4" in str(err.value) and "{colour}" in str(err.value)

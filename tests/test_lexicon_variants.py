@@ -13,7 +13,9 @@ from monitor import PROJECT_ROOT
 from monitor.lexicon import matcher_for
 from monitor.lexicon.normalize import fold, variants
 
-spec = importlib.util.spec_from_file_location("gen_variants", PROJECT_ROOT / "tools" / "gen_variants.py")
+spec = importlib.util.spec_from_file_location(
+    "gen_variants", PROJECT_ROOT / "tools" / "gen_variants.py"
+)
 gen_variants = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(gen_variants)
 
