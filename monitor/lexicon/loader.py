@@ -59,16 +59,22 @@ class Sense:
     not_before: tuple[str, ...] = ()
     not_after: tuple[str, ...] = ()
     not_near: tuple[str, ...] = ()
-    within: int = DEFAULT_WITHIN
+    within: int | None = None  # None: not said here (the nearest that says it wins)
 
     def __add__(self, other: Sense) -> Sense:
+        """This sense narrowed by ``other`` (a group by its term, a category by its group)."""
         return Sense(
             self.exclusions + other.exclusions,
             self.not_before + other.not_before,
             self.not_after + other.not_after,
             self.not_near + other.not_near,
-            other.within if other.within != DEFAULT_WITHIN else self.within,
+            self.within if other.within is None else other.within,
         )
+
+    @property
+    def reach(self) -> int:
+        """How far (characters either side) ``not_near`` company is looked for."""
+        return DEFAULT_WITHIN if self.within is None else self.within
 
     def __bool__(self) -> bool:
         return bool(self.exclusions or self.not_before or self.not_after or self.not_near)
@@ -179,8 +185,10 @@ def _sense(entry: dict, file: str, lines: dict, path: tuple) -> Sense:
                 out.append(_key(s, file, line_of(lines, path + (key, i))))
         return tuple(out)
 
-    within = entry.get("within", DEFAULT_WITHIN)
-    if not isinstance(within, int) or isinstance(within, bool) or within < 0:
+    within = entry.get("within")
+    if within is not None and (
+        not isinstance(within, int) or isinstance(within, bool) or within < 0
+    ):
         raise LexiconError(
             file,
             line_of(lines, path + ("within",)),

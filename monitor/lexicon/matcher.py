@@ -129,7 +129,7 @@ class Matcher:
         self._context = _automaton(context)
         self._tokenizer = None
         self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
-        self._senses: dict[tuple[str, int], tuple] = {}
+        self._senses: dict[int, tuple] = {}  # id(term) -> compiled sense, see _sense_of
 
     # -- jieba ----------------------------------------------------------------------------
 
@@ -304,7 +304,7 @@ class Matcher:
 
     def _sense_of(self, term: Term) -> tuple:
         """The term's sense with its category's, and its name patterns compiled (cached)."""
-        key = (term.source, id(term))
+        key = id(term)
         found = self._senses.get(key)
         if found is None:
             sense: Sense = self.lexicon.categories[term.category].sense + term.sense
@@ -315,7 +315,7 @@ class Matcher:
                 re.compile(f"[ ]?(?:{before})") if before else None,
                 re.compile(f"(?:{after})[ ]?$") if after else None,
                 set(sense.not_near),
-                sense.within,
+                sense.reach,
             )
             self._senses[key] = found
         return found
