@@ -26,7 +26,15 @@ def warnings(directory: Path) -> list[str]:
             out.append(
                 f"{t.source}: term {t.text!r} has no why (the rule or case wording it comes from)"
             )
-        if len(t.key) <= SHORT and not t.sense:
+        cat = lex.categories[t.category].sense
+        says_not = (
+            t.sense
+            or cat.not_before
+            or cat.not_after
+            or cat.not_near
+            or any(t.key in x for x in cat.exclusions)
+        )
+        if len(t.key) <= SHORT and not says_not:
             out.append(
                 f"{t.source}: term {t.text!r} is {len(t.key)} character(s) with no exclusions, "
                 "not_before/not_after or not_near: say what it is not"
