@@ -28,6 +28,7 @@ NOT_A_LEAD = [
     ("电饭煲内胆 象牙黄 4L", "prohibited_goods"),
     ("阅读器皮套 玳瑁红 磁吸休眠", "prohibited_goods"),
     ("板材眼镜框 玳瑁纹 复古圆框", "prohibited_goods"),
+    ("象牙卡纸 250克 四开", "prohibited_goods"),
     ("雪纺连衣裙 烟花印花 法式", "prohibited_goods"),
     ("手机壳 夏日烟花 卡通图案", "prohibited_goods"),
     # a brand, model or product-line name (2023 guide: registered names and models)
@@ -38,6 +39,7 @@ NOT_A_LEAD = [
     ("犀牛角XF-30 空调外机罩 防雨", "prohibited_goods"),
     ("手雷造型 高粱白酒 礼盒", "prohibited_goods"),
     ("天下至尊 手游 首充号 折扣充值", "absolute_terms"),
+    ("TCL王牌 液晶电视 遥控器", "absolute_terms"),
     # a word in its everyday sense
     ("万能遥控器 适用各品牌空调", "absolute_terms"),
     ("车载支架 万能通用 出风口", "absolute_terms"),
@@ -47,11 +49,15 @@ NOT_A_LEAD = [
     ("硅胶胸垫 插片 丰胸聚拢 泳衣用", "false_advertising"),
     ("聚拢美胸文胸 无钢圈 内衣", "false_advertising"),
     ("中堂挂画 天下第一福 卷轴", "absolute_terms"),
+    ("资产标签 设备唯一识别码", "absolute_terms"),
+    ("一次性刷手服 手术室 分体", "fake_transactions"),
+    ("三国水军战船 拼装模型", "fake_transactions"),
     # a trade grade or term that is not fakery
     ("缅甸翡翠A货 平安扣 附鉴定证书", "counterfeit"),
     ("天然A货 冰种 手镯", "counterfeit"),
     ("篮球鞋 2012复刻 白红配色", "counterfeit"),
     ("复刻版 怀旧游戏机 内置经典卡带", "counterfeit"),
+    ("复刻版黑胶唱片 经典专辑", "counterfeit"),
     ("主板 超A88 芯片组", "counterfeit"),
     ("睡衣 日单原单 纯棉", "counterfeit"),
     ("快递 签收原单返回", "counterfeit"),
@@ -63,6 +69,7 @@ NOT_A_LEAD = [
     ("游戏道具礼包 步枪皮肤 兑换码", "prohibited_goods"),
     ("员工卡套牌证 挂绳 透明", "prohibited_goods"),
     ("蝴蝶刀 练习刀 未开刃 训练用", "prohibited_goods"),
+    ("儿童吸盘弩 软弹 亲子玩具", "prohibited_goods"),
     # a hit across a word boundary (jieba: 外卖/好评)
     ("外卖好评 便利贴 奶茶店", "fake_transactions"),
 ]
@@ -85,6 +92,9 @@ STILL_A_LEAD = [
     ("狙击枪 全金属 可发射", "prohibited_goods"),
     ("甩刀 开刃 钢制", "prohibited_goods"),
     ("专业卖好评 店铺提权", "fake_transactions"),
+    ("招刷手 日结 手机操作", "fake_transactions"),
+    ("网络水军 控评 删帖", "fake_transactions"),
+    ("出售 钢弩 狩猎", "prohibited_goods"),
     ("好评返现卡 定制", "fake_transactions"),
     ("老年茶 高血糖克星", "false_advertising"),
     ("高倣名錶 男士机械", "counterfeit"),  # 倣 folded to 仿 from Unihan
