@@ -84,6 +84,17 @@ class MatchResult:
         return bool(self.hits)
 
 
+@dataclass(frozen=True)
+class CompiledSense:
+    """A term's sense (its own, its group's and its category's) ready for matching."""
+
+    exclusions: frozenset[str]
+    before: re.Pattern | None  # what, right after the term, makes it a name, colour or model
+    after: re.Pattern | None  # the same, right before it
+    near: frozenset[str]  # company that gives it its everyday sense …
+    within: int  # … within this many characters either side
+
+
 @dataclass
 class Decision:
     """What ``explain`` reports for one candidate."""
@@ -129,7 +140,7 @@ class Matcher:
         self._context = _automaton(context)
         self._tokenizer = None
         self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
-        self._senses: dict[int, tuple] = {}  # id(term) -> compiled sense, see _sense_of
+        self._senses: dict[int, CompiledSense] = {}  # by id(term), see _sense_of
 
     # -- jieba ----------------------------------------------------------------------------
 
@@ -273,7 +284,9 @@ class Matcher:
             return False, "not on word boundaries"
         return False, f"not on word boundaries: {'/'.join(self.segment(text[lo:hi]))}"
 
-    def _cancelled(self, text: str, start: int, end: int, exclusions: set[str], occ: list) -> str:
+    def _cancelled(
+        self, text: str, start: int, end: int, exclusions: set[str] | frozenset[str], occ: list
+    ) -> str:
         """Why the span is cancelled by context, or '' when it stands."""
         window = self.lexicon.cue_window
         for s, e, payload in occ:
@@ -302,43 +315,40 @@ class Matcher:
                     return f"warning cue {data} after it"
         return ""
 
-    def _sense_of(self, term: Term) -> tuple:
-        """The term's sense with its category's, and its name patterns compiled (cached)."""
-        key = id(term)
-        found = self._senses.get(key)
+    def _sense_of(self, term: Term) -> CompiledSense:
+        """The term's sense with its category's, its name patterns compiled (cached)."""
+        found = self._senses.get(id(term))
         if found is None:
             sense: Sense = self.lexicon.categories[term.category].sense + term.sense
             before = _alternation(sense.not_before)
             after = _alternation(sense.not_after)
-            found = (
-                set(sense.exclusions),
+            found = self._senses[id(term)] = CompiledSense(
+                frozenset(sense.exclusions),
                 re.compile(f"[ ]?(?:{before})") if before else None,
                 re.compile(f"(?:{after})[ ]?$") if after else None,
-                set(sense.not_near),
+                frozenset(sense.not_near),
                 sense.reach,
             )
-            self._senses[key] = found
         return found
 
-    def _other_sense(self, text: str, start: int, end: int, sense: tuple, occ: list) -> str:
+    def _other_sense(self, text: str, start: int, end: int, sense: CompiledSense, occ: list) -> str:
         """Why the word at [start, end) is used in another sense, or '' when it is not."""
-        _, before, after, near, within = sense
-        if before is not None:
-            m = before.match(text, end)
+        if sense.before is not None:
+            m = sense.before.match(text, end)
             if m:
                 return f"part of a name, colour or model: {m.group().strip()} after it"
-        if after is not None:
-            m = after.search(text, max(0, start - NAME_REACH), start)
+        if sense.after is not None:
+            m = sense.after.search(text, max(0, start - NAME_REACH), start)
             if m:
                 return f"part of a name, colour or model: {m.group().strip()} before it"
-        if near:
+        if sense.near:
             for s, e, payload in occ:
-                if s > end + within:
+                if s > end + sense.within:
                     break
-                if e < start - within or (s, e) == (start, end):
+                if e < start - sense.within or (s, e) == (start, end):
                     continue
                 for kind, data in payload:
-                    if kind == T_NEAR and data in near:
+                    if kind == T_NEAR and data in sense.near:
                         return f"everyday sense: {data} near it"
         return ""
 
@@ -381,7 +391,7 @@ class Matcher:
                     ok, reason = self._on_boundaries(text, s, e, trace is not None)
                     if ok:
                         sense = self._sense_of(term)
-                        reason = self._cancelled(text, s, e, sense[0], occ)
+                        reason = self._cancelled(text, s, e, sense.exclusions, occ)
                         reason = reason or self._other_sense(text, s, e, sense, occ)
                         ok = not reason
                     decide(term.text, term.category, s, e, ok, reason)
