@@ -40,6 +40,8 @@ NOT_A_LEAD = [
     ("手雷造型 高粱白酒 礼盒", "prohibited_goods"),
     ("天下至尊 手游 首充号 折扣充值", "absolute_terms"),
     ("TCL王牌 液晶电视 遥控器", "absolute_terms"),
+    ("至尊数码旗舰店 官方直发", "absolute_terms"),
+    ("王牌电器有限公司 出品 电热水壶", "absolute_terms"),
     # a word in its everyday sense
     ("万能遥控器 适用各品牌空调", "absolute_terms"),
     ("车载支架 万能通用 出风口", "absolute_terms"),

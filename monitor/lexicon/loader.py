@@ -12,7 +12,8 @@ whole category) can say what it is *not*:
 - ``exclusions``: longer words it must not be part of (象牙 in 象牙白, 特供 in 特供应);
 - ``not_before`` / ``not_after``: what, standing right after / right before it, makes it part of
   a name, a colour or a model (至尊 + 款, 象牙 + 灰, 2005 + 复刻); ``{model}`` stands for a
-  Latin/digit model code (犀牛角 WM-D6), ``{year}`` for a year;
+  Latin/digit model code (犀牛角 WM-D6), ``{year}`` for a year, ``{shop}`` for the rest of a
+  shop or company name (至尊数码旗舰店);
 - ``not_near`` (within ``within`` characters either side): the company that gives it its
   everyday sense (万能 + 遥控器 is "universal", 礼花 + 婚庆 is confetti, a货 + 翡翠 is a grade);
 - ``why``: the rule or case wording it comes from, shown by ``lexicon explain``/``review``.
@@ -45,7 +46,12 @@ CATEGORY_KEYS = (
 TERM_KEYS = ("term", "note", "why", "variants") + SENSE_KEYS
 GROUP_KEYS = ("group", "note", "why", "terms") + SENSE_KEYS
 #: Placeholders in not_before / not_after.
-PATTERNS = {"{model}": r"[a-z]{1,6}[-_]?[a-z]*\d", "{year}": r"(?:19|20)\d\d年?"}
+PATTERNS = {
+    "{model}": r"[a-z]{1,6}[-_]?[a-z]*\d",  # a Latin/digit model code: wm-d6, x5
+    "{year}": r"(?:19|20)\d\d年?",
+    # the rest of a shop or company name: 至尊数码旗舰店, 王牌电器有限公司
+    "{shop}": r"[\u4e00-\u9fff]{0,6}?(?:旗舰店|专营店|专卖店|官方店|有限公司|公司|集团)",
+}
 DEFAULT_WITHIN = 8
 COMBO_KEYS = ("name", "any", "with", "within", "note", "why", "exclusions")
 CONTEXT_KEYS = ("negation_before", "warning_after", "window")

@@ -324,8 +324,8 @@ class Matcher:
             after = _alternation(sense.not_after)
             found = self._senses[id(term)] = CompiledSense(
                 frozenset(sense.exclusions),
-                re.compile(f"[ ]?(?:{before})") if before else None,
-                re.compile(f"(?:{after})[ ]?$") if after else None,
+                re.compile(f"(?:{before})") if before else None,
+                re.compile(f"(?:{after})$") if after else None,
                 frozenset(sense.not_near),
                 sense.reach,
             )
@@ -336,11 +336,11 @@ class Matcher:
         if sense.before is not None:
             m = sense.before.match(text, end)
             if m:
-                return f"part of a name, colour or model: {m.group().strip()} after it"
+                return f"part of a name, colour or model: {m.group()} after it"
         if sense.after is not None:
             m = sense.after.search(text, max(0, start - NAME_REACH), start)
             if m:
-                return f"part of a name, colour or model: {m.group().strip()} before it"
+                return f"part of a name, colour or model: {m.group()} before it"
         if sense.near:
             for s, e, payload in occ:
                 if s > end + sense.within:
