@@ -72,6 +72,15 @@ NOT_A_LEAD = [
     ("员工卡套牌证 挂绳 透明", "prohibited_goods"),
     ("蝴蝶刀 练习刀 未开刃 训练用", "prohibited_goods"),
     ("儿童吸盘弩 软弹 亲子玩具", "prohibited_goods"),
+    ("江豚公仔 毛绒玩具 科普", "prohibited_goods"),
+    ("点钞练功券 银行培训 100张", "prohibited_goods"),
+    ("真枪实弹 实战演练 培训课程", "prohibited_goods"),
+    # a registered name or a statement that is not the claim
+    ("版权所有 盗版必究 精装", "counterfeit"),
+    ("正品保证 绝无假货 假一赔十", "counterfeit"),
+    ("防癌险 百万保额 线上投保", "false_advertising"),
+    ("排石颗粒 10袋 中成药", "false_advertising"),
+    ("宝宝身高贴 记录长高 墙贴", "false_advertising"),
     # a hit across a word boundary (jieba: 外卖/好评)
     ("外卖好评 便利贴 奶茶店", "fake_transactions"),
 ]
@@ -97,6 +106,9 @@ STILL_A_LEAD = [
     ("招刷手 日结 手机操作", "fake_transactions"),
     ("网络水军 控评 删帖", "fake_transactions"),
     ("出售 钢弩 狩猎", "prohibited_goods"),
+    ("出售 江豚 鲜活", "prohibited_goods"),
+    ("盗版光盘 批发", "counterfeit"),
+    ("儿童助长高 增高药", "false_advertising"),
     ("好评返现卡 定制", "fake_transactions"),
     ("老年茶 高血糖克星", "false_advertising"),
     ("高倣名錶 男士机械", "counterfeit"),  # 倣 folded to 仿 from Unihan
