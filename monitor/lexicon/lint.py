@@ -6,10 +6,22 @@ from collections import Counter
 from pathlib import Path
 
 from monitor.errors import LexiconError
-from monitor.lexicon.loader import load_lexicon
+from monitor.lexicon.loader import Category, Term, load_lexicon
 from monitor.lexicon.matcher import Matcher
 
 SHORT = 2  # a term this short, with nothing saying what it is not, is the usual false lead
+
+
+def says_what_it_is_not(term: Term, category: Category) -> bool:
+    """Whether the term, its group or a rule of its category says what the term is not."""
+    cat = category.sense
+    return bool(
+        term.sense
+        or cat.not_before
+        or cat.not_after
+        or cat.not_near
+        or any(term.key in x for x in cat.exclusions)
+    )
 
 
 def warnings(directory: Path) -> list[str]:
@@ -26,15 +38,7 @@ def warnings(directory: Path) -> list[str]:
             out.append(
                 f"{t.source}: term {t.text!r} has no why (the rule or case wording it comes from)"
             )
-        cat = lex.categories[t.category].sense
-        says_not = (
-            t.sense
-            or cat.not_before
-            or cat.not_after
-            or cat.not_near
-            or any(t.key in x for x in cat.exclusions)
-        )
-        if len(t.key) <= SHORT and not says_not:
+        if len(t.key) <= SHORT and not says_what_it_is_not(t, lex.categories[t.category]):
             out.append(
                 f"{t.source}: term {t.text!r} is {len(t.key)} character(s) with no exclusions, "
                 "not_before/not_after or not_near: say what it is not"
@@ -89,10 +93,19 @@ def run_stats(directory: Path) -> int:
     lex = load_lexicon(directory)
     terms = Counter(t.category for t in lex.terms)
     combos = Counter(c.category for c in lex.combos)
-    print(f"{'category':20} {'label':12} {'terms':>6} {'combos':>6} {'excl':>5}  severity")
+    print(
+        f"{'category':20} {'label':12} {'terms':>6} {'combos':>6} {'excl':>5} {'sense':>5} "
+        f"{'why':>5}  severity"
+    )
     for cid, cat in sorted(lex.categories.items()):
-        excl = len(cat.exclusions) + sum(len(t.exclusions) for t in lex.terms if t.category == cid)
-        print(f"{cid:20} {cat.label:12} {terms[cid]:6} {combos[cid]:6} {excl:5}  {cat.severity}")
+        mine = [t for t in lex.terms if t.category == cid]
+        excl = len(cat.exclusions) + sum(len(t.exclusions) for t in mine)
+        sense = sum(1 for t in mine if says_what_it_is_not(t, cat))
+        why = sum(1 for t in mine if t.why)
+        print(
+            f"{cid:20} {cat.label:12} {terms[cid]:6} {combos[cid]:6} {excl:5} {sense:5} {why:5}"
+            f"  {cat.severity}"
+        )
     print(
         f"cues: {len(lex.negation_before)} negation, {len(lex.warning_after)} warning (window {lex.cue_window})"
     )
