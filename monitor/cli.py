@@ -200,7 +200,7 @@ def cmd_lexicon(args) -> int:
     if args.lexicon_cmd == "review":
         from monitor.lexicon.review import run_review
 
-        return run_review(directory, args.file, args.examples)
+        return run_review(directory, args.file, args.examples, args.dropped)
     return lint.run_explain(directory, args.text)
 
 
@@ -496,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("review", help="flagged listings of a JSONL file, grouped by term")
     q.add_argument("file")
     q.add_argument("--examples", type=int, default=5, help="listings shown per term")
+    q.add_argument("--dropped", action="store_true", help="also the candidates set aside, and why")
     q.add_argument("--dir")
     lx.set_defaults(func=cmd_lexicon)
 

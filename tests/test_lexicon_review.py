@@ -41,3 +41,21 @@ def test_review_bad_line_is_one_line_error(tmp_path, cli):
     result = cli("lexicon", "review", src)
     assert result.returncode == 2 and f"{src}:2:" in result.stderr
     assert "高仿" not in result.stdout
+
+
+def test_review_dropped_shows_what_the_rules_set_aside(tmp_path, cli):
+    src = listings(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "r1", "title": "万能遥控器 适用各品牌", "text": ""},
+            {"id": "r2", "title": "电饭煲 象牙灰", "text": ""},
+            {"id": "r3", "title": "电动牙刷单价", "text": ""},
+        ],
+    )
+    plain = cli("lexicon", "review", src).stdout
+    assert "命中 0 条" in plain and "排除的候选" not in plain
+    out = cli("lexicon", "review", src, "--dropped").stdout
+    dropped = out[out.index("排除的候选") :]
+    assert "万能  [广告法极限用语]  1 条: everyday sense" in dropped and "r1\t" in dropped
+    assert "象牙  [禁限售商品]  1 条: part of a name, colour or model" in dropped
+    assert "刷单  [刷单炒信]  1 条: not on word boundaries" in dropped

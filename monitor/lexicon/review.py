@@ -2,7 +2,9 @@
 
 A reviewer who adds a term wants to see at once what it flags in real text, not in the rows
 they imagined: the flagged listings grouped by term, the term that flags most first, each with
-its count, the rule it comes from (``why``) and a few listings shown in context.
+its count, the rule it comes from (``why``) and a few listings shown in context. With
+``--dropped``, the candidates that the lexicon's own rules set aside are shown too, by term and
+reason, so a new exclusion or company word can be checked against what it cancels.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.errors import UserInputError
-from monitor.lexicon.matcher import Matcher, matcher_for
+from monitor.lexicon.matcher import DEFAULT_FIELDS, Matcher, matcher_for, snippet
 
 BATCH = 2000
 
@@ -48,6 +50,29 @@ class TermGroup:
     category: str
     why: str
     listings: list[tuple[object, str]] = field(default_factory=list)  # (id, snippet)
+
+
+def dropped_candidates(
+    matcher: Matcher, records: list[dict], fields: tuple[str, ...] = DEFAULT_FIELDS
+) -> list[TermGroup]:
+    """Candidates set aside (word boundary, exclusion, sense, cue), grouped by term and reason."""
+    groups: dict[tuple[str, str, str], TermGroup] = {}
+    for rec in records:
+        for name in fields:
+            value = rec.get(name)
+            if not value or not isinstance(value, str):
+                continue
+            norm, decisions = matcher.explain(value, name)
+            for d in decisions:
+                if d.kept:
+                    continue
+                reason = d.reason.split(":")[0]  # the kind of reason, not its detail
+                key = (d.term, d.category, reason)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = TermGroup(d.term, d.category, reason)
+                group.listings.append((rec.get("id"), snippet(value, d.start, d.end)))
+    return sorted(groups.values(), key=lambda g: (-len(g.listings), g.category, g.term))
 
 
 def review(matcher: Matcher, records: Iterator[dict]) -> tuple[int, int, list[TermGroup]]:
@@ -88,9 +113,10 @@ def review(matcher: Matcher, records: Iterator[dict]) -> tuple[int, int, list[Te
     return total, flagged, ordered
 
 
-def run_review(directory: Path, path: str, examples: int = 5) -> int:
+def run_review(directory: Path, path: str, examples: int = 5, dropped: bool = False) -> int:
     matcher = matcher_for(directory)
-    total, flagged, groups = review(matcher, read_listings(path))
+    records = list(read_listings(path))
+    total, flagged, groups = review(matcher, iter(records))
     share = 100 * flagged / total if total else 0.0
     print(f"{path}: 共 {total} 条，命中 {flagged} 条 ({share:.2f}%)，{len(groups)} 个词")
     for group in groups:
@@ -98,8 +124,15 @@ def run_review(directory: Path, path: str, examples: int = 5) -> int:
         print(f"\n{group.term}  [{label}]  {len(group.listings)} 条")
         if group.why:
             print(f"  依据: {group.why}")
-        for ident, snippet in group.listings[:examples]:
-            print(f"  {ident}\t{snippet}")
+        for ident, context in group.listings[:examples]:
+            print(f"  {ident}\t{context}")
         if len(group.listings) > examples:
             print(f"  … 另有 {len(group.listings) - examples} 条")
+    if dropped:
+        print("\n排除的候选 (dropped candidates):")
+        for group in dropped_candidates(matcher, records):
+            label = matcher.lexicon.label(group.category)
+            print(f"\n{group.term}  [{label}]  {len(group.listings)} 条: {group.why}")
+            for ident, text in group.listings[:examples]:
+                print(f"  {ident}\t{text}")
     return 0
