@@ -31,8 +31,28 @@ def unihan() -> dict[str, tuple[str, str]]:
 
 
 def test_shipped_table_is_the_one_unihan_gives(unihan):
-    assert variants() == {rare: common for rare, (common, _) in unihan.items()}
-    assert len(unihan) > 1000
+    # Regenerate with tools/gen_variants.py when this fails; a little drift is allowed for
+    # a newer OpenCC (its t2s takes over some characters, which then leave the table).
+    shipped = variants()
+    compiled = {rare: common for rare, (common, _) in unihan.items()}
+    same = sum(1 for rare, common in shipped.items() if compiled.get(rare) == common)
+    assert len(shipped) > 1000
+    assert same >= 0.95 * len(shipped) and len(compiled) <= 1.05 * len(shipped)
+
+
+def test_every_fold_is_named_by_unihan(unihan):
+    """Each pair in the shipped table is linked by the Unihan field it names (or OpenCC jp2t)."""
+    source = gen_variants.unihan_variants_path()
+    table, _ = gen_variants.parse_variants(gen_variants.read_lines(source))
+    gen_variants.add_shinjitai(table)
+    for line in (
+        (PROJECT_ROOT / "monitor" / "lexicon" / "variants.tsv").read_text("utf-8").splitlines()
+    ):
+        if line.startswith("#"):
+            continue
+        rare, common, fieldname = line.split("\t")
+        linked = table.get(rare, {}).get(fieldname, [])
+        assert common in linked or any(fold(v) == common for v in linked), line
 
 
 def test_no_everyday_character_is_folded_onto_another():
