@@ -201,6 +201,7 @@ class SiteSpider(scrapy.Spider):
             fetched_at=datetime.now(timezone.utc),
             source=found.source,
             rendered_dom=response.text if rendered else None,
+            request=None if rendered else raw.get("request"),
         )
 
     def on_error(self, failure):
@@ -224,6 +225,7 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 headers=raw.get("headers") or headers_as_dict(response.headers),
                 raw_body=raw.get("body", response.body),
+                request=raw.get("request"),
             )
         else:
             self.done(request.url)
