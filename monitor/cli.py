@@ -158,6 +158,7 @@ def cmd_scan(args) -> int:
     import orjson
 
     from monitor.lexicon import matcher_for
+    from monitor.lexicon.review import read_listings
 
     config = _config(args)
     matcher = matcher_for(config.lexicon_dir)
@@ -179,23 +180,10 @@ def cmd_scan(args) -> int:
             out.write(b"\n".join(lines) + b"\n")
         batch.clear()
 
-    try:
-        fh = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")
-    except OSError as exc:
-        raise UserInputError(args.file, None, f"cannot read: {exc.strerror}") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise UserInputError(args.file, lineno, f"not a JSON object ({exc})") from None
-            if not isinstance(rec, dict):
-                raise UserInputError(args.file, lineno, "not a JSON object")
-            batch.append(rec)
-            if len(batch) >= 2000:
-                flush()
+    for rec in read_listings(args.file):
+        batch.append(rec)
+        if len(batch) >= 2000:
+            flush()
     flush()
     out.flush()
     return 0
@@ -210,6 +198,10 @@ def cmd_lexicon(args) -> int:
         return lint.run_check(directory)
     if args.lexicon_cmd == "stats":
         return lint.run_stats(directory)
+    if args.lexicon_cmd == "review":
+        from monitor.lexicon.review import run_review
+
+        return run_review(directory, args.file, args.examples, args.dropped)
     return lint.run_explain(directory, args.text)
 
 
@@ -533,13 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.set_defaults(func=cmd_scan)
 
-    lx = sub.add_parser("lexicon", help="check, count or explain the lexicon")
+    lx = sub.add_parser("lexicon", help="check, count, explain or review the lexicon")
     lsub = lx.add_subparsers(dest="lexicon_cmd", required=True)
     for name in ("check", "stats"):
         q = lsub.add_parser(name)
         q.add_argument("--dir", help="lexicon folder (default: the config's)")
     q = lsub.add_parser("explain")
     q.add_argument("text")
+    q.add_argument("--dir")
+    q = lsub.add_parser("review", help="flagged listings of a JSONL file, grouped by term")
+    q.add_argument("file")
+    q.add_argument("--examples", type=int, default=5, help="listings shown per term")
+    q.add_argument("--dropped", action="store_true", help="also the candidates set aside, and why")
     q.add_argument("--dir")
     lx.set_defaults(func=cmd_lexicon)
 
