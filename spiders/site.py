@@ -135,7 +135,9 @@ class SiteSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self.done(response.url)
             return
-        if self.needs_rendering(response):
+        page = Page.from_response(response)
+        reading = read(page, response.url, response.meta.get("profile") or self.profile)
+        if self.needs_rendering(response, reading):
             self.render = True  # the shop builds its pages with script: render from now on
             self.crawler.stats.inc_value("monitor/render_fallback")
             self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
@@ -143,8 +145,6 @@ class SiteSpider(scrapy.Spider):
                 response.url, dont_filter=True, meta={"start": response.meta.get("start", False)}
             )
             return
-        page = Page.from_response(response)
-        reading = read(page, response.url, response.meta.get("profile") or self.profile)
         self.record(reading, response)
         info = extract_license(page, response.url)
         if info.found or response.meta.get("start"):
@@ -201,13 +201,13 @@ class SiteSpider(scrapy.Spider):
         )
         title = f"「{reading.listing.title}」" if reading.listing is not None else ""
         log = self.logger.info if self.explain else self.logger.debug
-        log("explain %s %s%s <%s> %s", verdict, title, "", response.url, reading.why)
+        log("explain %s%s <%s> %s", verdict, title, response.url, reading.why)
 
     def done(self, url: str) -> None:
         if self.jobstate is not None:
             self.jobstate.done(url)
 
-    def needs_rendering(self, response: TextResponse) -> bool:
+    def needs_rendering(self, response: TextResponse, reading: Reading) -> bool:
         """A start page with scripts but almost no text and no links is an empty shell that script
         fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
         Only the start page is judged, so ordinary pages pay nothing for the check."""
@@ -225,7 +225,8 @@ class SiteSpider(scrapy.Spider):
         return (
             len(text.strip()) < 200
             and not self.links.extract_links(response)
-            and read(response.selector, response.url).listing is None
+            and reading.listing is None
+            and not any(p.url for p in reading.candidates)  # page state lists its goods
         )
 
     @property

@@ -51,9 +51,11 @@ class Reading:
 
 
 def _text(page: Page, *first: str) -> str:
-    """The listing's text: its own description first, then the page's, cut after assembly."""
+    """The listing's text: its own description first, then what the page says outside links
+    (links name other goods: related items must not lend a listing their words); cut after
+    assembly."""
     seen, out = set(), []
-    for part in (*first, page.meta("description", "og:description"), page.text):
+    for part in (*first, page.meta("description", "og:description"), page.own_text):
         part = clean(part)
         if part and part not in seen:
             seen.add(part)
