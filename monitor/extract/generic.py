@@ -106,6 +106,11 @@ class Signals:
         )
 
     @property
+    def shows_one(self) -> bool:
+        """A buy button or a price of its own: without either, nothing is offered here."""
+        return 1 <= self.buy <= 3 or 1 <= len(self.prices) <= 3
+
+    @property
     def list_score(self) -> int:
         return (
             2 * (len(self.prices) >= 5)
@@ -142,7 +147,8 @@ def signals(page: Page) -> Signals:
     text = page.text
     low = text.lower()
     seen = set()
-    for m in PRICE_MENTION.finditer(text):
+    # prices outside links: a product page's recommendations are linked cards with prices
+    for m in PRICE_MENTION.finditer(page.own_text):
         amount = price_amount(m.group(0))
         if amount and amount not in seen:
             seen.add(amount)
@@ -153,7 +159,7 @@ def signals(page: Page) -> Signals:
             " | //*[@title or @shortcut-label]/@title"
         ).getall()
     ).lower()
-    s.buy = sum(controls.count(w) for w in BUY_WORDS)
+    s.buy = max(controls.count(w) for w in BUY_WORDS)  # one button per card on a list page
     s.sku = any(w in text for w in SKU_WORDS) or bool(
         page.xpath(
             "//input[@name='number' or @name='quantity' or @name='qty' or @name='goods_number'"
@@ -265,8 +271,12 @@ def choose_title(page: Page, suffixes: list[str] = ()) -> Title | None:
             if len(c.text) >= 4 and (_norm(c.text) in key or key in _norm(c.text))
         ]
         if agreeing:
-            best = max(agreeing, key=lambda c: len(c.text))
-            return Title(best.text, f"{best.how}（与<title>一致）")
+            # a candidate inside the title is the title without what the site adds; one that
+            # wraps the title (a heading with its buttons) adds words of its own: take the title
+            inside = [c for c in agreeing if _norm(c.text) in key]
+            best = max(inside, key=lambda c: len(c.text)) if inside else agreeing[0]
+            text = best.text if inside else stripped.text
+            return Title(text, f"{best.how}（与<title>一致）")
     for how in ("h1", "og:title"):
         found = next((c for c in candidates if c.how == how), None)
         if found:

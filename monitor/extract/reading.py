@@ -201,7 +201,12 @@ def read_page(
     facts = signals.describe()
     if title is None:
         reading.reasons.append(f"没有标题（{facts}）")
-    elif signals.product_score >= 2 and signals.product_score > signals.list_score and not many:
+    elif (
+        signals.product_score >= 2
+        and signals.shows_one
+        and signals.product_score > signals.list_score
+        and not many
+    ):
         price = generic.first_price(page, title.text)
         reading.kind = "product"
         reading.listing = ExtractedListing(title.text, _text(page), price, "generic")
