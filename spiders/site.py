@@ -8,7 +8,7 @@ generic product-page model): a product page yields a ListingItem with the decode
 raw bytes and headers as served; a list page's goods are followed first, so each becomes a
 listing from its own page; a page that is neither is matched for wording of its own as a
 ``kind="page"`` item. How each page was read is counted (``monitor/page_kind/<kind>``,
-``monitor/source/<layer>``) and, with ``-a explain=1``, logged. A listing URL that answers
+``monitor/source/<layer>``) and, with ``-a explain=1`` or ``monitor crawl --explain``, printed. A listing URL that answers
 404/410 yields ListingGone so its lead can be marked removed.
 """
 
@@ -26,6 +26,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.downloadermiddlewares.scope import origin
 from monitor.extract import Page, Reading, page_wording, read
+from monitor.extract.explain import line as explain_line
+from monitor.extract.explain import page_read
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
@@ -66,6 +68,7 @@ class SiteSpider(scrapy.Spider):
         # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
         "FEED_EXPORT_FIELDS": FEED_FIELDS,
         "SPIDER_MIDDLEWARES": {"spiders.errors.CallbackErrorsMiddleware": 45},
+        "EXTENSIONS": {"monitor.extract.explain.ExplainExtension": 500},
     }
 
     def __init__(
@@ -194,14 +197,10 @@ class SiteSpider(scrapy.Spider):
             stats.inc_value(f"monitor/errors/{kind}")
         if reading.candidates:
             stats.inc_value("monitor/list_candidates", len(reading.candidates))
-        verdict = (
-            "商品"
-            if reading.listing is not None
-            else {"list": "列表页", "other": "其他页"}.get(reading.kind, reading.kind)
+        self.crawler.signals.send_catch_log(
+            page_read, reading=reading, url=response.url, spider=self
         )
-        title = f"「{reading.listing.title}」" if reading.listing is not None else ""
-        log = self.logger.info if self.explain else self.logger.debug
-        log("explain %s%s <%s> %s", verdict, title, response.url, reading.why)
+        self.logger.debug("%s", explain_line(reading, response.url))
 
     def done(self, url: str) -> None:
         if self.jobstate is not None:
