@@ -52,6 +52,7 @@ TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "kind": ((str,), "site"),
     "enabled": ((bool,), True),
     "platform": ((str,), None),
+    "profile": ((str,), None),
     "render": ((bool,), False),
     "region": ((str,), None),
     "credit_code": ((str,), None),
@@ -80,6 +81,7 @@ class Target:
     kind: str = "site"
     enabled: bool = True
     platform: str | None = None
+    profile: str | None = None  # a page profile (monitor/extract/profiles/NAME.yaml); else detected
     render: bool = False
     region: str | None = None
     credit_code: str | None = None

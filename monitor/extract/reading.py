@@ -12,6 +12,7 @@ A page is a ``product`` (one listing), a ``list`` (titles of goods, with links t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from monitor.extract import generic
@@ -63,14 +64,29 @@ def _text(page: Page, *first: str) -> str:
     return "\n".join(out)[:MAX_TEXT]
 
 
-def _css(page, queries: list[str]) -> str:
-    """The text of the first of ``queries`` (CSS with ::text / ::attr) that matches."""
+_PSEUDO = re.compile(r"^(.*?)(\s*)::(text|attr\(([^)]*)\))$")
+
+
+def _css(page, queries: list[str], first: bool = False) -> str:
+    """The text of the first of ``queries`` that matches (CSS, ending in ``::text`` for an
+    element's own text, `` ::text`` for all the text inside it, or ``::attr(name)``): of its
+    first element when ``first``, else of every element it matches."""
     sel = page.selector if isinstance(page, Page) else page
     for query in queries or []:
+        m = _PSEUDO.match(query.strip())
+        base, inside, attr = (
+            (m.group(1), bool(m.group(2)), m.group(4)) if m else (query, True, None)
+        )
         try:
-            values = sel.css(query).getall()
+            nodes = sel.css(base.strip() or "*")
         except Exception:  # noqa: BLE001 - a bad selector in a profile must not stop a crawl
             continue
+        values = []
+        for node in nodes[: 1 if first else 50]:
+            if attr is not None:
+                values.append(node.attrib.get(attr.strip(), ""))
+            else:
+                values += node.xpath(".//text()" if inside else "./text()").getall()
         value = clean(" ".join(values))
         if value:
             return value
@@ -90,9 +106,10 @@ def _profile_item(page: Page, profile: Profile, states: dict, reading: Reading):
             desc = scalar(lookup(state, spec["description"])) if spec.get("description") else ""
             reading.reasons.append(f"页面脚本 {spec['name']}.{spec['title']}（{profile.name}）")
             return "embedded", clip(title), price or None, desc
-    title = _css(page, profile.item.get("title", []))
+    title = _css(page, profile.item.get("title", []), first=True)
     if title:
-        price = _css(page, profile.item.get("price", [])) or generic.first_price(page, title)
+        price = _css(page, profile.item.get("price", []))
+        price = (generic.price_amount(price) if price else None) or generic.first_price(page, title)
         desc = _css(page, profile.item.get("description", []))
         reading.reasons.append(f"{profile.label or profile.name}模板选择器")
         return "platform", clip(strip(title, suffixes)), price or None, desc
@@ -121,7 +138,7 @@ def _profile_list(page: Page, profile: Profile, states: dict) -> list[Product]:
         except Exception:  # noqa: BLE001 - a bad selector in a profile
             nodes = []
         for node in nodes:
-            title = _css(node, profile.list.get("item_title") or ["::text"])
+            title = _css(node, profile.list.get("item_title") or [" ::text"], first=True)
             link = _css(node, profile.list.get("item_link") or ["a::attr(href)"])
             if title or link:
                 found.append(Product(clip(title), url=page.absolute(link)))
