@@ -154,10 +154,10 @@ def signals(page: Page) -> Signals:
             seen.add(amount)
             s.prices.append(amount)
     controls = " ".join(
-        page.xpath(
+        page.strings(
             "//a//text() | //button//text() | //input[@type='submit' or @type='button']/@value"
             " | //*[@title or @shortcut-label]/@title"
-        ).getall()
+        )
     ).lower()
     s.buy = max(controls.count(w) for w in BUY_WORDS)  # one button per card on a list page
     s.sku = any(w in text for w in SKU_WORDS) or bool(
@@ -173,7 +173,7 @@ def signals(page: Page) -> Signals:
             "//a[@rel='next'] | //*[contains(@class,'pagination') or contains(@class,'pager')]"
         )
     )
-    hrefs = {h for h in page.xpath("//a/@href").getall() if _PRODUCT_LINK.search(h or "")}
+    hrefs = {h for h in page.strings("//a/@href") if _PRODUCT_LINK.search(h or "")}
     s.product_links = max(len(hrefs), len(repeated_links(page)))
     return s
 

@@ -90,6 +90,14 @@ class Page:
     def xpath(self, query: str) -> parsel.SelectorList:
         return self.selector.xpath(query)
 
+    def strings(self, query: str) -> list[str]:
+        """The strings an XPath selects (text nodes, attributes), straight from lxml: a
+        Selector per text node would cost more than the page's parse."""
+        try:
+            return [str(v) for v in self.root.xpath(query) if isinstance(v, str)]
+        except Exception:  # noqa: BLE001 - XPath on a broken tree
+            return []
+
     def first(self, query: str) -> str:
         """The whitespace-folded text of the first match of an XPath, or ""."""
         return clean(self.selector.xpath(query).get())
@@ -116,7 +124,7 @@ class Page:
 
     @cached_property
     def title_tag(self) -> str:
-        return clip(clean(" ".join(self.selector.xpath("//title[1]//text()").getall())))
+        return clip(clean(" ".join(self.strings("//title[1]//text()"))))
 
     def meta(self, *names: str) -> str:
         """The content of the first <meta name=…> or <meta property=…> among ``names``."""
@@ -133,17 +141,16 @@ class Page:
     def scripts(self) -> list[str]:
         """Inline scripts (not JSON-LD), each cut to MAX_SCRIPT characters."""
         out = []
-        for node in self.selector.xpath(
-            "//script[not(@src)][not(@type='application/ld+json')]/text()"
-        ).getall():
+        for node in self.strings("//script[not(@src)][not(@type='application/ld+json')]/text()"):
             out.append(node[:MAX_SCRIPT])
         return out
 
     @cached_property
     def text_nodes(self) -> list[str]:
         """The visible text of the page's content, node by node in document order (uncut)."""
-        nodes = self.selector.xpath(f"//body//text()[not({_NOT_TEXT}) and not({_CHROME})]")
-        out = [clean(t) for t in nodes.getall()]
+        out = [
+            clean(t) for t in self.strings(f"//body//text()[not({_NOT_TEXT}) and not({_CHROME})]")
+        ]
         return [t for t in out if t]
 
     @cached_property
@@ -153,25 +160,24 @@ class Page:
     @cached_property
     def full_text(self) -> str:
         """All visible text including the site's header and footer (where licences are shown)."""
-        return " ".join(self.selector.xpath(f"//body//text()[not({_NOT_TEXT})]").getall())
+        return " ".join(self.strings(f"//body//text()[not({_NOT_TEXT})]"))
 
     @cached_property
     def own_text(self) -> str:
         """Visible text that is not link text: what the page says itself, not what it lists."""
-        nodes = self.selector.xpath(
+        nodes = self.strings(
             f"//body//text()[not({_NOT_TEXT}) and not({_CHROME}) and not(ancestor::a)"
             " and not(ancestor::button) and not(ancestor::select) and not(ancestor::option)]"
         )
-        return " ".join(t for t in (clean(x) for x in nodes.getall()) if t)
+        return " ".join(t for t in (clean(x) for x in nodes) if t)
 
     @cached_property
     def fingerprint_text(self) -> str:
         """What shop systems and platforms give themselves away by: generator, asset paths,
         body classes, the names of script variables."""
-        sel = self.selector
-        parts = sel.xpath(
+        parts = self.strings(
             "//meta[translate(@name,'GENERATOR','generator')='generator']/@content"
             " | //script/@src | //link/@href | //body/@class | //html/@class"
-        ).getall()
+        )
         parts += [s[:4000] for s in self.scripts[:40]]
         return "\n".join(parts)
