@@ -109,3 +109,15 @@ def test_each_page_read_is_counted_by_layer_and_kind(crawled):
         "monitor/profile/woocommerce",
     ):
         assert f"'{key}'" in log, key
+
+
+def test_crawl_explain_prints_each_page_with_its_verdict(shop, make_config, cli):
+    woo = shop(SHOPS / "woo")
+    config = make_config(evidence={"dir": "evidence", "screenshots": False})
+    result = cli("crawl", "--url", woo.url + "index.html", "--explain", config=config)
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith(("✓ 商品", "✗ "))]
+    listed = [ln for ln in lines if ln.startswith("✓ 商品 [rdfa]")]
+    assert len(listed) == 4 and all("woocommerce" in ln for ln in listed)
+    index = next(ln for ln in lines if "/index.html " in ln)
+    assert index.startswith("✗ 列表页") and "列出 4 个商品" in index
