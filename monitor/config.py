@@ -257,6 +257,15 @@ def load_config(path: str | Path | None = None) -> Config:
                 ("targets", i, "platform"),
                 f"unknown platform {kwargs['platform']!r} (declare it under platforms)",
             )
+        if kwargs["profile"]:
+            from monitor.extract.profiles import load_profiles
+
+            if kwargs["profile"] not in load_profiles():
+                fail(
+                    ("targets", i, "profile"),
+                    f"unknown profile {kwargs['profile']!r} "
+                    f"(known: {', '.join(sorted(load_profiles()))})",
+                )
         names.add(kwargs["name"])
         targets.append(Target(**kwargs))
 

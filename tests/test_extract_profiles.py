@@ -56,3 +56,13 @@ def test_broken_profile_is_one_line_with_file_and_line(tmp_path):
     with pytest.raises(ProfileError) as err:
         load_profile(bad)
     assert str(err.value) == f"{bad}:3: unknown key 'item.titel'"
+
+
+def test_unknown_profile_in_config_is_one_line(make_config, cli):
+    config = make_config([{"name": "店", "url": "http://127.0.0.1:9/", "profile": "ecshopp"}])
+    result = cli("crawl", "--target", "店", config=config)
+    assert result.returncode == 2
+    assert (
+        "unknown profile 'ecshopp'" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
