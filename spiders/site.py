@@ -32,6 +32,7 @@ from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, Li
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
 from spiders.errors import failure_kind
+from spiders.feeds import FEED_EXPORTERS
 
 SKIP_EXTENSIONS = [
     "jpg",
@@ -67,6 +68,7 @@ class SiteSpider(scrapy.Spider):
     custom_settings = {
         # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
         "FEED_EXPORT_FIELDS": FEED_FIELDS,
+        "FEED_EXPORTERS": FEED_EXPORTERS,
         "SPIDER_MIDDLEWARES": {"spiders.errors.CallbackErrorsMiddleware": 45},
         "EXTENSIONS": {"monitor.extract.explain.ExplainExtension": 500},
     }

@@ -115,7 +115,8 @@ def test_crawl_writes_one_listing_per_item_page_and_never_leaves_loopback(tmp_pa
         )
     assert result.returncode == 0, result.stderr[-2000:]
     items = [json.loads(line) for line in feed.read_text(encoding="utf-8").splitlines()]
-    listings = {Path(i["url"]).name: i for i in items if i.get("kind") == "listing"}
+    assert all(i["kind"] in ("listing", "page") for i in items)  # no bookkeeping items
+    listings = {Path(i["url"]).name: i for i in items if i["kind"] == "listing"}
     assert set(listings) == ITEM_PAGES
     for name, item in listings.items():
         assert item["title"] == _product_title(PAGES / name)
