@@ -184,7 +184,7 @@ def repeated_links(page: Page) -> list[Product]:
     shapes: dict[str, dict[str, str]] = {}
     for node in page.xpath("//body//a[@href]")[:5000]:
         url = page.absolute(node.attrib.get("href"))
-        if not url or not re.search(r"\d{2,}", url):
+        if not url or not re.search(r"\d", url):
             continue
         shape = re.sub(r"\d+", "#", url.split("#", 1)[0])
         text = clean(node.attrib.get("title") or " ".join(node.xpath(".//text()").getall()))
@@ -193,7 +193,10 @@ def repeated_links(page: Page) -> list[Product]:
             links[url] = text
         else:
             links.setdefault(url, "")
-    best = max(shapes.values(), key=len, default={})
+    # the shape whose links are named (goods), not the one of their buy buttons
+    best = max(
+        shapes.values(), key=lambda ls: (sum(1 for t in ls.values() if t), len(ls)), default={}
+    )
     if len(best) < 4:
         return []
     return [Product(clip(t), url=u) for u, t in best.items()][:MAX_CANDIDATES]
@@ -281,9 +284,28 @@ def choose_title(page: Page, suffixes: list[str] = ()) -> Title | None:
         found = next((c for c in candidates if c.how == how), None)
         if found:
             return found
+    if stripped is None or _norm(stripped.text) not in _norm(page.text):
+        # the <title> is the site's, not the product's: the heading or bold line nearest
+        # before the price names what is sold
+        near = _nearest_before_price(page, [c for c in candidates if c.how != "title"])
+        if near is not None:
+            return Title(near.text, f"{near.how}（价格前）")
     if stripped is not None:
         return stripped
     return candidates[0]
+
+
+def _nearest_before_price(page: Page, candidates: list[Title]) -> Title | None:
+    nodes = page.text_nodes
+    price_at = next((i for i, t in enumerate(nodes) if PRICE_MENTION.search(t)), None)
+    if price_at is None:
+        return None
+    best, best_at = None, -1
+    for c in candidates:
+        at = next((i for i in range(price_at, -1, -1) if c.text[:20] in nodes[i]), -1)
+        if at > best_at and len(c.text) >= 4:
+            best, best_at = c, at
+    return best
 
 
 def first_price(page: Page, after: str = "") -> str | None:
