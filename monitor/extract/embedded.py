@@ -94,10 +94,13 @@ class State:
 
 
 def _assignment(name: str) -> re.Pattern:
-    call = name.endswith(".Setup") or "." in name
-    op = r"\(\s*" if call else r"=\s*"
+    """Where ``name`` is given its value: ``var name = {``, ``window.name={``, ``name({`` (a
+    setup call such as Tmall's TShop.Setup)."""
+    bare = name.removeprefix("window.")
     return re.compile(
-        r"(?:^|[^\w.$])(?:window\.|var\s+|let\s+|const\s+)?" + re.escape(name) + r"\s*" + op
+        r"(?:^|[^\w.$])(?:window\.|var\s+|let\s+|const\s+)?"
+        + re.escape(bare)
+        + r"\s*(?:=(?!=)|\()\s*"
     )
 
 
