@@ -8,8 +8,8 @@ generic product-page model): a product page yields a ListingItem with the decode
 raw bytes and headers as served; a list page's goods are followed first, so each becomes a
 listing from its own page; a page that is neither is matched for wording of its own as a
 ``kind="page"`` item. How each page was read is counted (``monitor/page_kind/<kind>``,
-``monitor/source/<layer>``) and, with ``-a explain=1`` or ``monitor crawl --explain``, printed. A listing URL that answers
-404/410 yields ListingGone so its lead can be marked removed.
+``monitor/source/<layer>``) and, with ``-a explain=1`` or ``monitor crawl --explain``, printed.
+A listing URL that answers 404/410 yields ListingGone so its lead can be marked removed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from monitor.downloadermiddlewares.scope import origin
 from monitor.extract import Page, Reading, page_wording, read
 from monitor.extract.explain import line as explain_line
 from monitor.extract.explain import page_read
+from monitor.extract.profiles import load_profiles
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
@@ -93,6 +94,7 @@ class SiteSpider(scrapy.Spider):
         self.allowed_hosts = allowed_hosts or []
         self.render = str(render).lower() in ("1", "true", "yes")
         self.profile = profile or None  # a platform/shop-system profile name; else detected
+        load_profiles()  # a broken profile file stops the crawl here, in one line, not per page
         self.explain = str(explain).lower() in ("1", "true", "yes")
         self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
 
