@@ -171,9 +171,10 @@ class SiteSpider(scrapy.Spider):
         # own page. (Not with a raised request priority: with JOBDIR, a run killed by SIGKILL
         # then resumed lost listings queued at another priority - tests/test_nightly.py.)
         for product in reading.candidates:
-            if product.url and self.on_target(product.url):
+            url = response.urljoin(product.url) if product.url else ""
+            if url and self.on_target(url):
                 on_target += 1
-                yield self.request(product.url)
+                yield self.request(url)
         for link in self.links.extract_links(response):
             url = response.urljoin(link.url)
             on_target += self.on_target(url)

@@ -209,10 +209,10 @@ def read_page(
             reading.reasons.append(f"页面脚本 {name} 中的商品「{clip(product.title, 40)}」")
             return reading
 
-    reading.candidates = _unique(reading.candidates)
+    reading.candidates = _unique(reading.candidates, page)
     many = len(reading.candidates) >= 3
     if not many and signals.list_score >= 2:
-        reading.candidates = _unique(reading.candidates + generic.repeated_links(page))
+        reading.candidates = _unique(reading.candidates + generic.repeated_links(page), page)
     title = generic.choose_title(page, chosen.title_suffixes if chosen else [])
     signals.named = title is not None and title.how.endswith("（与<title>一致）")
     facts = signals.describe()
@@ -239,9 +239,11 @@ def read_page(
     return reading
 
 
-def _unique(products: list[Product]) -> list[Product]:
+def _unique(products: list[Product], page: Page) -> list[Product]:
+    """Each product once, its link made absolute against the page."""
     seen, out = set(), []
     for p in products:
+        p = Product(p.title, p.description, p.price, page.absolute(p.url))
         key = (p.title, p.url)
         if key not in seen and (p.title or p.url):
             seen.add(key)
