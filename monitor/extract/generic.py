@@ -302,7 +302,8 @@ def _nearest_before_price(page: Page, candidates: list[Title]) -> Title | None:
         return None
     best, best_at = None, -1
     for c in candidates:
-        at = next((i for i in range(price_at, -1, -1) if c.text[:20] in nodes[i]), -1)
+        window = range(price_at, max(-1, price_at - 200), -1)  # nearby only: bounded cost
+        at = next((i for i in window if c.text[:20] in nodes[i]), -1)
         if at > best_at and len(c.text) >= 4:
             best, best_at = c, at
     return best
