@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from monitor.evidence.recorder import ResponseRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,17 @@ class Capture:
     raw_body: bytes | None
     dom: str
     png: bytes | None
+    screenshot_note: str | None = None  # why the picture may not be exact, if it may not
+    request: dict | None = None  # the navigation request as Chromium sent it
+    loaded: list = field(default_factory=list)  # what the page loaded (evidence.recorder)
+
+
+VIEWPORT = {"width": 1280, "height": 900}
+MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's largest paintable surface; taller pages are cut here
+
+SCREENSHOT_ATTEMPTS = 4
+NEXT_FRAMES_JS = """() => new Promise(done =>
+    requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"""
 
 
 class CaptureError(Exception):
@@ -127,7 +141,7 @@ class Browser:
             browser = await self._browser_ready()
             if self._ctx is None or self._ctx_pages >= self.RECYCLE:
                 self._ctx = await browser.new_context(
-                    viewport={"width": 1280, "height": 900},
+                    viewport=dict(VIEWPORT),
                     service_workers="block",
                     locale="zh-CN",
                     accept_downloads=False,
@@ -193,22 +207,89 @@ class Browser:
         page.on("requestfailed", lambda r: inflight.discard(r))
         crashed = asyncio.get_running_loop().create_future()
         page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
+        recorder = ResponseRecorder(page, skip_url=url)
         response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
         if crashed.done():
             raise CaptureError("renderer crashed")
         await self._settle(page, inflight)
-        raw = headers = None
+        raw = headers = request = None
         status = None
         if response is not None:
             status = response.status
+            try:
+                sent = response.request
+                request = {
+                    "method": sent.method,
+                    "url": sent.url,
+                    "headers": {k: [v] for k, v in (await sent.all_headers()).items()},
+                }
+            except Exception:  # noqa: BLE001 - the page is hostile; the request is a bonus
+                request = None
             headers = {k: [v] for k, v in (await response.all_headers()).items()}
             try:
                 raw = await response.body()
             except Exception:  # noqa: BLE001
                 raw = None
         dom = await page.content()
-        png = await page.screenshot(full_page=True, type="png") if screenshot else None
-        return Capture(url, status, headers or {}, raw, dom, png)
+        png, note = await self._screenshot(page) if screenshot else (None, None)
+        loaded = [
+            x for x in await recorder.finish() if x.url != (response.url if response else url)
+        ]
+        return Capture(url, status, headers or {}, raw, dom, png, note, request, loaded)
+
+    async def _screenshot(self, page) -> tuple[bytes, str | None]:
+        """The whole document as one picture, as tall as the document and drawn once.
+
+        Chromium's full-page capture paints beyond the viewport, and under load it can tile
+        the page into the extra height (the same content again ~a viewport lower). Instead,
+        this page's own viewport is made as tall as its document (measured, re-measured after
+        the resize, since layouts that follow the window height move) and only the viewport is
+        captured: what is in the picture is what the page laid out, once."""
+        # The layout size comes from the browser (DevTools), not from the page's scripts, which
+        # could lie about their own height.
+        cdp = await page.context.new_cdp_session(page)
+        notes = []
+        try:
+            width, height = VIEWPORT["width"], VIEWPORT["height"]
+            for _ in range(3):
+                metrics = await cdp.send("Page.getLayoutMetrics")
+                size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+                document = math.ceil(size.get("height", 0))
+                wanted = max(VIEWPORT["height"], min(document, MAX_SCREENSHOT_HEIGHT))
+                if wanted == height:
+                    break
+                height = wanted
+                await page.set_viewport_size({"width": width, "height": height})
+                await self._next_frames(page)
+        finally:
+            await cdp.detach()
+        if document > MAX_SCREENSHOT_HEIGHT:
+            notes.append(f"the page is {document} px tall; the picture shows its first {height} px")
+        # Under load Chromium may hand over a frame whose newly grown area still holds tiles
+        # of the top of the page (the content drawn twice). Such a frame is transient: when the
+        # viewport grew, take pictures until two in a row agree.
+        png = await page.screenshot(full_page=False, type="png", animations="disabled")
+        grew = height != VIEWPORT["height"]
+        stable = not grew
+        for _ in range(SCREENSHOT_ATTEMPTS if grew else 0):
+            again = await page.screenshot(full_page=False, type="png", animations="disabled")
+            if again == png:
+                stable = True
+                break
+            png = again
+        if not stable:
+            notes.append(
+                f"the page kept changing over {SCREENSHOT_ATTEMPTS + 1} pictures; the last is kept"
+            )
+        return png, "; ".join(notes) or None
+
+    async def _next_frames(self, page) -> None:
+        """Wait until the page has drawn two frames at its new size (at most a second: a
+        page's script could replace requestAnimationFrame)."""
+        try:
+            await asyncio.wait_for(page.evaluate(NEXT_FRAMES_JS), 1.0)
+        except asyncio.TimeoutError:
+            pass
 
     async def _settle(self, page, inflight: set) -> None:
         """After load, wait until the page's own requests (data fetched by script) are done and

@@ -340,23 +340,17 @@ def _export(args, records, labels) -> int:
 
 
 def cmd_evidence(args) -> int:
-    from monitor.evidence import EvidenceStore
+    from monitor.evidence import commands
 
     config = _config(args)
-    captures = (
-        (ev.lead_id, ev.manifest_path, ev.manifest_sha256) for ev in _records(config).evidence()
-    )
-    count, problems = EvidenceStore(config.evidence_dir).verify(captures)
-    if not problems:
-        print(f"证据校验通过 all {count} evidence capture(s) verified")
-        return 0
-    for lead_id, problem in problems:
-        print(f"线索 {lead_id}: {problem}", file=sys.stderr)
-    failed = sorted({lid for lid, _ in problems})
-    print(
-        f"证据校验失败 evidence failed for lead(s): {', '.join(map(str, failed))}", file=sys.stderr
-    )
-    return 1
+    records = _records(config)
+    if args.evidence_cmd == "export":
+        return commands.export(config, records, args.lead_id, args.wacz)
+    if args.evidence_cmd == "report":
+        return commands.report(config, records, args.lead_id, args.pdf, args.html, args.operator)
+    if args.evidence_cmd == "timestamp":
+        return commands.timestamp(config, records)
+    return commands.verify(config, records)
 
 
 def cmd_runs(args) -> int:
@@ -581,9 +575,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ld.set_defaults(func=cmd_leads)
 
-    ev = sub.add_parser("evidence", help="verify evidence files")
+    ev = sub.add_parser("evidence", help="verify, timestamp, export and print evidence")
     esub = ev.add_subparsers(dest="evidence_cmd", required=True)
-    esub.add_parser("verify")
+    esub.add_parser("verify", help="check every hash, chain, head, binding and timestamp")
+    esub.add_parser("timestamp", help="timestamp captures left pending (needs evidence.tsa_url)")
+    q = esub.add_parser("export", help="a lead's captures as a WACZ web archive")
+    q.add_argument("lead_id", type=int)
+    q.add_argument("--wacz", required=True, help="the .wacz file to write")
+    q = esub.add_parser("report", help="电子数据提取记录: HTML (stdout or --html) and/or --pdf")
+    q.add_argument("lead_id", type=int)
+    q.add_argument("--pdf")
+    q.add_argument("--html")
+    q.add_argument("--operator", help="who extracted the evidence (default: evidence.operator)")
     ev.set_defaults(func=cmd_evidence)
 
     rn = sub.add_parser("runs", help="past runs and their statistics")

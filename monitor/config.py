@@ -23,7 +23,13 @@ TARGET_KINDS = ("site", "storefront")
 # section -> key -> (types, default). A default of None means "not set".
 SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "database": {"url": ((str,), "sqlite:///data/monitor.db")},
-    "evidence": {"dir": ((str,), "data/evidence"), "screenshots": ((bool,), True)},
+    "evidence": {
+        "dir": ((str,), "data/evidence"),
+        "screenshots": ((bool,), True),
+        "tsa_url": ((str,), None),  # RFC 3161 timestamp authority; unset: manifests say so
+        "tsa_ca_file": ((str,), None),  # PEM root(s) the authority's tokens are checked against
+        "operator": ((str,), None),  # who extracted the evidence, for the printed record
+    },
     "lexicon": {"dir": ((str,), None)},
     "logs": {"dir": ((str,), "data/logs")},
     "jobs": {"dir": ((str,), "data/jobs")},
@@ -103,6 +109,9 @@ class Config:
     logs_dir: Path
     jobs_dir: Path | None = None
     screenshots: bool = True
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    operator: str | None = None
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
     console: dict[str, Any] = field(default_factory=dict)
@@ -212,6 +221,13 @@ def load_config(path: str | Path | None = None) -> Config:
     except Exception as exc:  # sqlalchemy's ArgumentError and friends
         fail(("database", "url"), f"not a database URL ({exc})")
 
+    tsa_url = values["evidence"]["tsa_url"]
+    if tsa_url and (problem := check_http_url(tsa_url)):
+        fail(("evidence", "tsa_url"), problem)
+    tsa_ca_file = values["evidence"]["tsa_ca_file"]
+    if tsa_ca_file and not _resolve(base, tsa_ca_file).is_file():
+        fail(("evidence", "tsa_ca_file"), f"no such file: {_resolve(base, tsa_ca_file)}")
+
     platforms = data.get("platforms") or {}
     if not isinstance(platforms, dict):
         fail(("platforms",), "must be a mapping of platform name to selectors")
@@ -280,6 +296,13 @@ def load_config(path: str | Path | None = None) -> Config:
         logs_dir=_resolve(base, values["logs"]["dir"]),
         jobs_dir=_resolve(base, values["jobs"]["dir"]),
         screenshots=values["evidence"]["screenshots"],
+        tsa_url=values["evidence"]["tsa_url"],
+        tsa_ca_file=(
+            _resolve(base, values["evidence"]["tsa_ca_file"])
+            if values["evidence"]["tsa_ca_file"]
+            else None
+        ),
+        operator=values["evidence"]["operator"],
         crawl=values["crawl"],
         browser=values["browser"],
         console=values["console"],

@@ -146,6 +146,17 @@ def crawler_settings(
     return settings
 
 
+def seal_evidence_heads(config, records, run_id: int) -> None:
+    """The run's list of evidence-chain heads, outside the chain (monitor.evidence.heads)."""
+    from monitor.evidence import EvidenceStore
+    from monitor.evidence.heads import seal_run
+
+    try:
+        seal_run(records, EvidenceStore(config.evidence_dir, config.tsa_url), run_id)
+    except Exception:  # noqa: BLE001 - the captures are recorded; verify reports a missing seal
+        logging.getLogger(__name__).exception("Could not seal the evidence heads of run %s", run_id)
+
+
 def run_targets(
     config: Config,
     targets: list[Target],
@@ -266,6 +277,7 @@ def run_targets(
         if exit_code == 0
         else ("failed" if not any(o.crawled for o in outcomes) else "partial")
     )
+    seal_evidence_heads(config, records, run_id)
     errors_total: dict = {}
     for o in outcomes:
         for k, v in o.errors.items():

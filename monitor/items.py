@@ -30,6 +30,9 @@ class ListingItem:
     rendered_dom: str | None = None
     screenshot: bytes | None = None
     screenshot_missing: str | None = None
+    screenshot_note: str | None = None  # why the screenshot may not be exact
+    request: dict | None = None  # the request as sent: method, url, headers
+    loaded: list = field(default_factory=list)  # what the rendered page loaded, for replay
     # set by the pipelines
     unchanged: bool = False
     open_lead: bool = False  # not flagged now, but its lead is open: capture the clean state
@@ -38,6 +41,7 @@ class ListingItem:
     manifest_path: str | None = None
     manifest_sha256: str | None = None
     previous_sha256: str | None = None
+    timestamp_status: str = "none"  # none | pending | ok
 
 
 # What `scrapy crawl site -O items.jsonl` writes: what was read and matched, not the raw bytes
@@ -69,9 +73,11 @@ class ListingGone:
     fetched_at: datetime
     headers: dict = field(default_factory=dict)
     raw_body: bytes | None = None
+    request: dict | None = None
     manifest_path: str | None = None
     manifest_sha256: str | None = None
     previous_sha256: str | None = None
+    timestamp_status: str = "none"  # none | pending | ok
 
 
 @dataclass

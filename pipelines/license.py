@@ -15,7 +15,10 @@ from scrapy import signals
 
 from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact
+from monitor.evidence import EvidenceStore
+from monitor.evidence.artifacts import Captured, build_all
+from monitor.evidence.ledger import lead_id_for
+from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
 
 MAX_KEPT_PAGES = 50  # pages whose bytes are kept in memory as possible evidence
@@ -37,7 +40,7 @@ class LicensePipeline:
         config = crawler_config(crawler)
         pipeline = cls(
             crawler_records(crawler),
-            EvidenceStore(config.evidence_dir),
+            EvidenceStore(config.evidence_dir, config.tsa_url),
             crawler.stats,
             crawler.settings.getint("MONITOR_RUN_ID") or None,
             config,
@@ -118,13 +121,22 @@ class LicensePipeline:
             status=page.status,
             headers=page.headers,
             fetched_at=page.fetched_at,
-            artifacts=[
-                Artifact("raw_body", page.raw_body, "text/html"),
-                headers_artifact(page.headers),
-            ],
+            artifacts=build_all(
+                Captured(
+                    url=page.url,
+                    status=page.status,
+                    headers=page.headers,
+                    fetched_at=page.fetched_at,
+                    raw_body=page.raw_body,
+                )
+            ),
             previous_sha256=previous,
             notes={"license_display": [p for p, _ in verdict.problems]},
+            listing_url=lead_url,
+            target=target,
+            lead_id=lead_id_for(self.records, lead_url),
         )
+        stamped = timestamp_now(self.store, manifest.sha256)
         self.records.save_listing(
             target_id=target_id,
             url=lead_url,
@@ -139,5 +151,6 @@ class LicensePipeline:
             manifest_sha256=manifest.sha256,
             previous_sha256=previous,
             run_id=self.run_id,
+            timestamp_status=stamped,
         )
         self.stats.inc_value("monitor/license_leads")

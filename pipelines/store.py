@@ -94,6 +94,7 @@ class StorePipeline:
                 item.manifest_sha256,
                 item.previous_sha256,
                 self.run_id,
+                timestamp_status=item.timestamp_status,
             ):
                 self.stats.inc_value("monitor/leads_removed")
             self.done(item.url)
@@ -119,6 +120,7 @@ class StorePipeline:
                 run_id=self.run_id,
                 etag=_header(item.headers, "etag"),
                 last_modified=_header(item.headers, "last-modified"),
+                timestamp_status=item.timestamp_status,
             )
             if result.lead_created:
                 self.stats.inc_value("monitor/leads_new")

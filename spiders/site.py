@@ -271,6 +271,7 @@ class SiteSpider(scrapy.Spider):
             kind=kind,
             profile=reading.profile,
             rendered_dom=response.text if rendered else None,
+            request=None if rendered else raw.get("request"),
         )
 
     def on_error(self, failure):
@@ -298,6 +299,7 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 headers=raw.get("headers") or headers_as_dict(response.headers),
                 raw_body=raw.get("body", response.body),
+                request=raw.get("request"),
             )
         else:
             self.done(request.url)
