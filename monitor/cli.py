@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -116,6 +117,8 @@ def cmd_crawl(args) -> int:
     from monitor.config import Target, check_http_url
 
     config = _config(args)
+    if args.explain:
+        os.environ["MONITOR_EXPLAIN"] = "1"  # read by monitor.extract.explain
     if args.url:
         problem = check_http_url(args.url)
         if problem:
@@ -516,6 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument(
         "--platform", help="with --url and --kind storefront: a platform declared in the config"
+    )
+    c.add_argument(
+        "--explain",
+        action="store_true",
+        help="print, per page, whether it was taken for a listing and why",
     )
     c.set_defaults(func=cmd_crawl)
 

@@ -87,6 +87,7 @@ TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "kind": ((str,), "site"),
     "enabled": ((bool,), True),
     "platform": ((str,), None),
+    "profile": ((str,), None),
     "render": ((bool,), False),
     "region": ((str,), None),
     "credit_code": ((str,), None),
@@ -115,6 +116,7 @@ class Target:
     kind: str = "site"
     enabled: bool = True
     platform: str | None = None
+    profile: str | None = None  # a page profile (monitor/extract/profiles/NAME.yaml); else detected
     render: bool = False
     region: str | None = None
     credit_code: str | None = None
@@ -336,6 +338,15 @@ def load_config(path: str | Path | None = None) -> Config:
                 ("targets", i, "platform"),
                 f"unknown platform {kwargs['platform']!r} (declare it under platforms)",
             )
+        if kwargs["profile"]:
+            from monitor.extract.profiles import load_profiles
+
+            if kwargs["profile"] not in load_profiles():
+                fail(
+                    ("targets", i, "profile"),
+                    f"unknown profile {kwargs['profile']!r} "
+                    f"(known: {', '.join(sorted(load_profiles()))})",
+                )
         names.add(kwargs["name"])
         targets.append(Target(**kwargs))
 

@@ -224,6 +224,8 @@ def run_targets(
             "allowed_hosts": target.allowed_hosts or [],
             "render": bool(target.render and chromium),
         }
+        if target.kind == "site" and target.profile:
+            kwargs["profile"] = target.profile
         spider_cls = SiteSpider
         if target.kind == "storefront":
             spider_cls = StorefrontSpider

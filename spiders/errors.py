@@ -51,3 +51,23 @@ def failure_kind(failure) -> str:
 
 def _tuple(exc) -> tuple:
     return exc if isinstance(exc, tuple) else (exc,)
+
+
+class CallbackErrorsMiddleware:
+    """Count every exception a spider callback raises by its kind (``monitor/errors/<kind>``),
+    and mark the target not crawled when it was the start page's, so a page that breaks the
+    parser is reported rather than leaving the run "crawled, 0 listings"."""
+
+    def __init__(self, stats) -> None:
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_spider_exception(self, response, exception, spider=None):
+        kind = f"callback_{type(exception).__name__}"
+        self.stats.inc_value(f"monitor/errors/{kind}")
+        if response.meta.get("start") and not self.stats.get_value("monitor/start_failed"):
+            self.stats.set_value("monitor/start_failed", kind)
+        return None  # Scrapy logs it and goes on with the crawl

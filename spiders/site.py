@@ -2,10 +2,14 @@
 
     scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME]
 
-Follows links on the target only (TargetScopeMiddleware enforces it), recognises product
-pages with :func:`monitor.extract.extract_listing`, and yields a ListingItem with the
-decoded text and the raw bytes and headers as served. A listing URL that answers 404/410
-yields ListingGone so its lead can be marked removed.
+Follows links on the target only (TargetScopeMiddleware enforces it). Each page is parsed
+once and read by :mod:`monitor.extract` (structured data, page state, platform profiles, the
+generic product-page model): a product page yields a ListingItem with the decoded text and the
+raw bytes and headers as served; a list page's goods are followed first, so each becomes a
+listing from its own page; a page that is neither is matched for wording of its own as a
+``kind="page"`` item. How each page was read is counted (``monitor/page_kind/<kind>``,
+``monitor/source/<layer>``) and, with ``-a explain=1`` or ``monitor crawl --explain``, printed.
+A listing URL that answers 404/410 yields ListingGone so its lead can be marked removed.
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
-from monitor.extract import extract_listing
-from monitor.items import LicensePage, ListingGone, ListingItem, ListingSeen
+from monitor.downloadermiddlewares.scope import origin
+from monitor.extract import Page, Reading, page_wording, read
+from monitor.extract.explain import line as explain_line
+from monitor.extract.explain import page_read
+from monitor.extract.profiles import load_profiles
+from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
 from spiders.errors import failure_kind
+from spiders.feeds import FEED_EXPORTERS
 
 SKIP_EXTENSIONS = [
     "jpg",
@@ -57,6 +66,13 @@ SKIP_EXTENSIONS = [
 
 class SiteSpider(scrapy.Spider):
     name = "site"
+    custom_settings = {
+        # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
+        "FEED_EXPORT_FIELDS": FEED_FIELDS,
+        "FEED_EXPORTERS": FEED_EXPORTERS,
+        "SPIDER_MIDDLEWARES": {"spiders.errors.CallbackErrorsMiddleware": 45},
+        "EXTENSIONS": {"monitor.extract.explain.ExplainExtension": 500},
+    }
 
     def __init__(
         self,
@@ -64,6 +80,8 @@ class SiteSpider(scrapy.Spider):
         target: str | None = None,
         allowed_hosts: str | list | None = None,
         render: str | bool = False,
+        profile: str | None = None,
+        explain: str | bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,6 +93,9 @@ class SiteSpider(scrapy.Spider):
             allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
         self.allowed_hosts = allowed_hosts or []
         self.render = str(render).lower() in ("1", "true", "yes")
+        self.profile = profile or None  # a platform/shop-system profile name; else detected
+        load_profiles()  # a broken profile file stops the crawl here, in one line, not per page
+        self.explain = str(explain).lower() in ("1", "true", "yes")
         self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
 
     handle_httpstatus_list = [304]
@@ -123,7 +144,9 @@ class SiteSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self.done(response.url)
             return
-        if self.needs_rendering(response):
+        page = Page.from_response(response)
+        reading = read(page, response.url, response.meta.get("profile") or self.profile)
+        if self.needs_rendering(response, reading):
             self.render = True  # the shop builds its pages with script: render from now on
             self.crawler.stats.inc_value("monitor/render_fallback")
             self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
@@ -131,8 +154,8 @@ class SiteSpider(scrapy.Spider):
                 response.url, dont_filter=True, meta={"start": response.meta.get("start", False)}
             )
             return
-        item = self.listing(response)
-        info = extract_license(response.selector, response.url)
+        self.record(reading, response)
+        info = extract_license(page, response.url)
         if info.found or response.meta.get("start"):
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield LicensePage(
@@ -145,18 +168,55 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 start=bool(response.meta.get("start")),
             )
+        on_target = 0
+        # A list's goods are yielded before its other links, each to become a listing from its
+        # own page. (Not with a raised request priority: with JOBDIR, a run killed by SIGKILL
+        # then resumed lost listings queued at another priority - tests/test_nightly.py.)
+        for product in reading.candidates:
+            url = response.urljoin(product.url) if product.url else ""
+            if url and self.on_target(url):
+                on_target += 1
+                yield self.request(url)
         for link in self.links.extract_links(response):
-            yield self.request(response.urljoin(link.url))
+            url = response.urljoin(link.url)
+            on_target += self.on_target(url)
+            yield self.request(url)
+        item = self.item(response, reading, page)
+        if response.meta.get("start") and reading.listing is None and not on_target:
+            # nothing to crawl: the target must not be reported as crawled with 0 listings
+            self.crawler.stats.set_value("monitor/start_failed", "no links or listings")
         if item is not None:
             yield item  # the store pipeline marks it done once it is written
         else:
             self.done(response.url)
 
+    def on_target(self, url: str) -> bool:
+        """Whether a link stays on the target (the scope middleware has the last word)."""
+        o = origin(url)
+        return o == origin(self.start_url) or o[1] in {h.lower() for h in self.allowed_hosts}
+
+    def record(self, reading: Reading, response) -> None:
+        """Count how the page was read, so a run on a new shop shows at once how it went."""
+        stats = self.crawler.stats
+        stats.inc_value(f"monitor/page_kind/{reading.kind}")
+        if reading.listing is not None:
+            stats.inc_value(f"monitor/source/{reading.listing.source}")
+        if reading.profile:
+            stats.inc_value(f"monitor/profile/{reading.profile}")
+        for kind in reading.errors:
+            stats.inc_value(f"monitor/errors/{kind}")
+        if reading.candidates:
+            stats.inc_value("monitor/list_candidates", len(reading.candidates))
+        self.crawler.signals.send_catch_log(
+            page_read, reading=reading, url=response.url, spider=self
+        )
+        self.logger.debug("%s", explain_line(reading, response.url))
+
     def done(self, url: str) -> None:
         if self.jobstate is not None:
             self.jobstate.done(url)
 
-    def needs_rendering(self, response: TextResponse) -> bool:
+    def needs_rendering(self, response: TextResponse, reading: Reading) -> bool:
         """A start page with scripts but almost no text and no links is an empty shell that script
         fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
         Only the start page is judged, so ordinary pages pay nothing for the check."""
@@ -174,7 +234,8 @@ class SiteSpider(scrapy.Spider):
         return (
             len(text.strip()) < 200
             and not self.links.extract_links(response)
-            and extract_listing(response.selector, response.url) is None
+            and reading.listing is None
+            and not any(p.url for p in reading.candidates)  # page state lists its goods
         )
 
     @property
@@ -183,25 +244,34 @@ class SiteSpider(scrapy.Spider):
 
         return renders_contained(self.crawler.settings)
 
-    def listing(self, response: TextResponse) -> ListingItem | None:
-        found = extract_listing(response.selector, response.url)
-        if found is None:
-            return None
+    def item(self, response: TextResponse, reading: Reading, page: Page) -> ListingItem | None:
+        """The page's listing; or, for a page that is not one, its own wording as a page item
+        (matched as a lead of its own kind, never merged with a listing's)."""
+        if reading.listing is not None:
+            found, kind = reading.listing, "listing"
+            title, text, price, source = found.title, found.text, found.price, found.source
+        else:
+            title, text = page_wording(reading, page)
+            if len(text) + len(title) < 4:
+                return None
+            kind, price, source = "page", None, reading.kind
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
         rendered = "playwright" in response.flags
         return ListingItem(
             target=self.target_name,
             url=response.meta.get("redirect_urls", [response.url])[0],
             final_url=response.url,
-            title=found.title,
-            text=found.text,
-            price=found.price,
+            title=title,
+            text=text,
+            price=price,
             status=response.status,
             headers=raw.get("headers") or headers_as_dict(response.headers),
             # a rendered response holds the DOM, not the served bytes: evidence fetches those
             raw_body=None if rendered else raw.get("body", response.body),
             fetched_at=datetime.now(timezone.utc),
-            source=found.source,
+            source=source,
+            kind=kind,
+            profile=reading.profile,
             rendered_dom=response.text if rendered else None,
             request=None if rendered else raw.get("request"),
         )
@@ -210,6 +280,10 @@ class SiteSpider(scrapy.Spider):
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             if "max redirections" in str(failure.value):
                 self.crawler.stats.inc_value("monitor/errors/redirect_loop")
+            if "during decompression" in str(failure.value):  # a decompression bomb
+                self.crawler.stats.inc_value("monitor/errors/bomb")
+                if failure.request.meta.get("start"):
+                    self.crawler.stats.set_value("monitor/start_failed", "bomb")
             self.done(failure.request.url)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
         kind = failure_kind(failure)
