@@ -92,24 +92,10 @@ def crawler_settings(
     # for scrapy.cfg in the current folder and silently fall back to Scrapy's defaults.
     settings = Settings()
     settings.setmodule("monitor.settings", priority="project")
-    crawl = config.crawl
-    settings.setdict(
-        {
-            "MONITOR_CONFIG": str(config.path) if config.path else "",
-            "MONITOR_RUN_ID": run_id or 0,
-            "CONCURRENT_REQUESTS": crawl["concurrency"],
-            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["per_target_concurrency"],
-            "DOWNLOAD_DELAY": crawl["delay"],
-            "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
-            "ROBOTSTXT_OBEY": crawl["obey_robots"],
-            "DOWNLOAD_MAXSIZE": crawl["max_page_bytes"],
-            "CLOSESPIDER_PAGECOUNT": crawl["page_budget"],
-            "DEPTH_LIMIT": crawl["depth_limit"],
-            "DOWNLOAD_TIMEOUT": crawl["download_timeout"],
-            "USER_AGENT": crawl["user_agent"],
-        },
-        priority="cmdline",
-    )
+    from monitor.addon import settings_from_config
+
+    settings.setdict(settings_from_config(config), priority="cmdline")
+    settings.set("MONITOR_RUN_ID", run_id or 0, priority="cmdline")
     if target is not None and target.obey_robots is not None:
         settings.set("ROBOTSTXT_OBEY", target.obey_robots, priority="cmdline")
     if target is not None and target.delay is not None:

@@ -87,7 +87,7 @@ class Listing(Base):
     __tablename__ = "listings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"))
+    target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), index=True)
     url: Mapped[str] = mapped_column(Text, unique=True)
     title: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
@@ -128,7 +128,7 @@ class LeadEvent(Base):
     __tablename__ = "lead_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewer: Mapped[str] = mapped_column(String(100))
     from_status: Mapped[str | None] = mapped_column(String(20))
@@ -145,7 +145,7 @@ class Evidence(Base):
     __table_args__ = (UniqueConstraint("manifest_sha256"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"))
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     manifest_path: Mapped[str] = mapped_column(Text)
     manifest_sha256: Mapped[str] = mapped_column(String(64))
@@ -161,7 +161,7 @@ class EntityRecord(Base):
     __tablename__ = "entity_records"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     operator: Mapped[str | None] = mapped_column(String(200))

@@ -28,6 +28,9 @@ from monitor.models import (
     utcnow,
 )
 
+# Licence-display findings are kept as listings keyed <target url>#license_display-<kind>.
+LICENSE_KEY = "#license_display"
+
 # Statuses a reviewer set by hand; the crawler does not move a lead out of them.
 REVIEWED = ("dismissed", "case")
 
@@ -252,9 +255,9 @@ class Records:
             )
             return lead.id
 
-    def target_registered_code(self, name: str) -> str | None:
+    def target_by_name(self, name: str) -> Target | None:
         with self.sessions() as s:
-            return s.scalar(select(Target.credit_code).where(Target.name == name))
+            return s.scalar(select(Target).where(Target.name == name))
 
     def archive_entity(
         self,
@@ -315,14 +318,29 @@ class Records:
                 target.enabled = row.get("enabled", True)
         return len(rows)
 
+    def open_license_leads(self, target_id: int) -> list[str]:
+        """Keys of the target's licence-display leads that are still open."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Lead.status)
+                .join(Lead, Lead.listing_id == Listing.id)
+                .where(Listing.target_id == target_id)
+                .where(Listing.url.contains(LICENSE_KEY))
+            )
+            return [
+                url for url, status in rows if status not in REVIEWED + ("rectified", "removed")
+            ]
+
     def missing_listings(self, target_name: str, seen: set[str]) -> list[str]:
-        """URLs of the target's listings with an open lead that a complete crawl did not see."""
+        """URLs of the target's listings with an open lead that a complete crawl did not see.
+        Licence findings are not listings: they are judged by the licence pipeline."""
         with self.sessions() as s:
             rows = s.execute(
                 select(Listing.url, Lead.status)
                 .join(Lead, Lead.listing_id == Listing.id)
                 .join(Target, Listing.target_id == Target.id)
                 .where(Target.name == target_name)
+                .where(Listing.url.not_like(f"%{LICENSE_KEY}%"))
             )
             return [
                 url

@@ -1,27 +1,19 @@
 """Scrapy settings for the monitor (scrapy.cfg: default = monitor.settings).
 
-The crawl runner (monitor.crawl) overrides concurrency, politeness and the config path from
-config.yaml; plain `scrapy crawl site -a url=URL` uses these defaults and the default config.
+Concurrency, politeness, robots, size and depth limits come from config.yaml, written once into
+the crawler's settings by monitor.addon (the runner for `monitor crawl`/`nightly`, ConfigAddon
+for plain `scrapy crawl site -a url=URL`): one source, so both crawl alike. `-s` still overrides.
 """
 
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
 
-ROBOTSTXT_OBEY = True
-CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
-DOWNLOAD_DELAY = 0
-DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
-DEPTH_LIMIT = 20
-CLOSESPIDER_PAGECOUNT = 5000
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
-USER_AGENT = "Mozilla/5.0 (compatible; marketplace-monitor/0.1)"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
@@ -40,7 +32,9 @@ ITEM_PIPELINES = {
     "pipelines.license.LicensePipeline": 900,
 }
 
-# Path of config.yaml (database, evidence folder, lexicon); empty: the default config.
+ADDONS = {"monitor.addon.ConfigAddon": 0}
+
+# Path of config.yaml (database, evidence folder, lexicon); empty: $MONITOR_CONFIG or the default.
 MONITOR_CONFIG = ""
 MONITOR_RUN_ID = 0
 

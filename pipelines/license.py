@@ -2,8 +2,9 @@
 complete crawl archive it and file a license_display lead when the licence is missing, has a
 credit code that cannot exist, or differs from the code registered for the target.
 
-The lead is filed against the page it was judged on (the start page when nothing was shown
-anywhere), with that page's bytes and headers as evidence. Counts: monitor/license_pages,
+One lead per target and kind of problem (keyed by the target's URL, not by the page), updated
+when seen again and rectified when the footer is fixed; its evidence is the page the problem
+was judged on (the start page when nothing was shown anywhere). Counts: monitor/license_pages,
 monitor/license_leads.
 """
 
@@ -17,8 +18,29 @@ from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.evidence import Artifact, EvidenceStore, headers_artifact
 from monitor.items import LicensePage
+from monitor.records import content_hash
 
 MAX_KEPT_PAGES = 50  # pages whose bytes are kept in memory as possible evidence
+KEY_SEPARATOR = "#license_display-"
+
+
+def problem_kind(problem: str) -> str:
+    """The kind of a licence problem, which (with the target) keys its lead."""
+    if problem.startswith("未公示"):
+        return "missing"
+    if problem.startswith("公示的统一社会信用代码"):
+        return "code_mismatch"
+    if problem.startswith("统一社会信用代码"):
+        return "invalid_code"
+    if problem.startswith("ICP"):
+        return "icp"
+    return "other"
+
+
+def license_lead_url(target_url: str, kind: str) -> str:
+    """The lead's key: the target and the kind of problem, never the page it was judged on
+    (that changes with crawl order, and would file a new lead every night)."""
+    return f"{target_url.split('#', 1)[0]}{KEY_SEPARATOR}{kind}"
 
 
 class LicensePipeline:
@@ -61,43 +83,52 @@ class LicensePipeline:
         if reason != "finished" or self.start is None:
             return  # a partial crawl proves nothing about what the site shows
         target = self.start.target
-        known = self.config.target(target)
-        registered = (known.credit_code if known else None) or self.records.target_registered_code(
-            target
-        )
+        known = self.records.target_by_name(target)
+        registered = known.credit_code if known else None
         verdict = lic.judge(self.pages, registered, self.start.url)
-        target_id = self.records.ensure_target(
-            target, known.url if known else self.start.url, known.kind if known else "site"
-        )
+        target_id = known.id if known else self.records.ensure_target(target, self.start.url)
         phone = next((p.phone for p in self.pages if p.phone), None)
         address = next((p.address for p in self.pages if p.address), None)
         self.records.archive_entity(
             target_id, self.run_id, verdict, phone, address, [p.url for p in self.pages][:20]
         )
-        page_url = verdict.problems[0][1] if verdict.problems else self.start.url
-        page = self.kept.get(page_url) or self.start
-        lead_url = f"{page.url}#{lic.CATEGORY}"
         now = datetime.now(timezone.utc)
-        if not verdict.problems:
-            if self.records.open_lead(
-                lead_url
-            ):  # shown properly now: the licence lead is rectified
+        findings: dict[str, list[tuple[str, str | None]]] = {}
+        for problem, url in verdict.problems:
+            findings.setdefault(problem_kind(problem), []).append((problem, url))
+        base = known.url if known else self.start.url
+        for url in self.records.open_license_leads(target_id):
+            if url.rsplit(KEY_SEPARATOR, 1)[-1] not in findings:
+                # shown properly now: this licence lead is rectified
                 self.records.save_listing(
                     target_id=target_id,
-                    url=lead_url,
+                    url=url,
                     title=f"{lic.LABEL}：{target}",
                     text="营业执照信息公示正常",
                     price=None,
-                    status=page.status,
+                    status=self.start.status,
                     seen_at=now,
                     categories=[],
                     hits=[],
                     run_id=self.run_id,
                 )
+                self.stats.inc_value("monitor/leads_rectified")
+        for kind, problems in findings.items():
+            self.file_lead(target, target_id, license_lead_url(base, kind), problems, now)
+
+    def file_lead(self, target: str, target_id: int, lead_url: str, problems, now) -> None:
+        """One lead per target and kind of problem: the same finding next night updates it (no new
+        capture when nothing changed); a new wording of the problem adds a capture."""
+        title = f"{lic.LABEL}：{target}"
+        text = "\n".join(p for p, _ in problems)
+        if self.records.open_lead(lead_url) and self.records.listing_hash(lead_url) == (
+            content_hash(title, text, None)
+        ):
+            self.stats.inc_value("monitor/license_unchanged")
             return
-        text = "\n".join(p for p, _ in verdict.problems)
+        page = self.kept.get(problems[0][1]) or self.start
         hits, pos = [], 0
-        for problem, url in verdict.problems:
+        for problem, url in problems:
             hits.append(
                 {
                     "term": problem.split("：")[0][:40],
@@ -123,12 +154,12 @@ class LicensePipeline:
                 headers_artifact(page.headers),
             ],
             previous_sha256=previous,
-            notes={"license_display": [p for p, _ in verdict.problems]},
+            notes={"license_display": [p for p, _ in problems]},
         )
-        self.records.save_listing(
+        result = self.records.save_listing(
             target_id=target_id,
             url=lead_url,
-            title=f"{lic.LABEL}：{target}",
+            title=title,
             text=text,
             price=None,
             status=page.status,
@@ -140,4 +171,5 @@ class LicensePipeline:
             previous_sha256=previous,
             run_id=self.run_id,
         )
-        self.stats.inc_value("monitor/license_leads")
+        if result.lead_created or result.lead_updated:
+            self.stats.inc_value("monitor/license_leads")

@@ -59,11 +59,8 @@ class StorePipeline:
 
     def target_id(self, name: str, url: str) -> int:
         if name not in self.target_ids:
-            known = self.config.target(name)
-            kind = known.kind if known else "site"
-            self.target_ids[name] = self.records.ensure_target(
-                name, known.url if known else url, kind
-            )
+            known = self.records.target_by_name(name)
+            self.target_ids[name] = known.id if known else self.records.ensure_target(name, url)
         return self.target_ids[name]
 
     def done(self, url: str) -> None:

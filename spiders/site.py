@@ -26,34 +26,6 @@ from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
 from spiders.errors import failure_kind
 
-SKIP_EXTENSIONS = [
-    "jpg",
-    "jpeg",
-    "png",
-    "gif",
-    "webp",
-    "svg",
-    "ico",
-    "css",
-    "js",
-    "pdf",
-    "zip",
-    "rar",
-    "mp4",
-    "mp3",
-    "avi",
-    "mov",
-    "exe",
-    "apk",
-    "woff",
-    "woff2",
-    "ttf",
-    "xls",
-    "xlsx",
-    "doc",
-    "docx",
-]
-
 
 class SiteSpider(scrapy.Spider):
     name = "site"
@@ -75,7 +47,8 @@ class SiteSpider(scrapy.Spider):
             allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
         self.allowed_hosts = allowed_hosts or []
         self.render = str(render).lower() in ("1", "true", "yes")
-        self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
+        # deny_extensions defaults to Scrapy's IGNORED_EXTENSIONS (images, media, archives, office)
+        self.links = LinkExtractor(unique=True)
 
     handle_httpstatus_list = [304]
 
@@ -111,7 +84,10 @@ class SiteSpider(scrapy.Spider):
             )
             for url in pending:
                 yield self.request(url, dont_filter=True)
-        yield self.request(self.start_url, dont_filter=True, meta={"start": True})
+        # Filtered like any request, so a link back to the home page does not fetch it again;
+        # a resumed crawl's seen-set already holds it, so there it must be let through.
+        resumed = self.jobstate is not None and self.jobstate.resumed
+        yield self.request(self.start_url, dont_filter=resumed, meta={"start": True})
 
     def parse(self, response):
         if response.status == 304:

@@ -1,0 +1,163 @@
+"""A city's night: licence findings keyed by target, one configuration for every way of crawling,
+the targets table as the one list of targets."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from http.server import SimpleHTTPRequestHandler
+from pathlib import Path
+
+from monitor.webserver import ShopServer
+
+PROJECT = Path(__file__).resolve().parent.parent
+VALID = "91350100M000100Y43"
+
+
+def page(body: str) -> str:
+    return f'<html><head><meta charset="utf-8"></head><body>{body}</body></html>'
+
+
+def product(i: int) -> str:
+    return page(
+        f"<main><h1>加厚羽绒服 第{i}款</h1><p>价格：￥{100 + i}</p><p>保暖透气。</p></main>"
+    )
+
+
+def licence_site(root: Path, footer: str) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "p").mkdir(exist_ok=True)
+    for i in range(3):
+        (root / "p" / f"{i}.html").write_text(product(i), encoding="utf-8")
+    links = "".join(f'<a href="/p/{i}.html">{i}</a>' for i in range(3))
+    (root / "index.html").write_text(
+        page(f'<a href="/">首页</a>{links}<footer>{footer}</footer>'), encoding="utf-8"
+    )
+
+
+def licence_leads(db: Path) -> dict[str, list[tuple[str, str]]]:
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT t.name, l.url, d.status FROM leads d JOIN listings l ON l.id = d.listing_id "
+        "JOIN targets t ON t.id = l.target_id WHERE l.url LIKE '%#license_display%'"
+    ).fetchall()
+    con.close()
+    out: dict[str, list] = {}
+    for name, url, status in rows:
+        out.setdefault(name, []).append((url.split("#license_display-")[-1], status))
+    return out
+
+
+def events(db: Path) -> int:
+    con = sqlite3.connect(db)
+    n = con.execute("SELECT COUNT(*) FROM lead_events").fetchone()[0]
+    con.close()
+    return n
+
+
+def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
+    tmp_path, make_config, cli
+):
+    footers = {
+        "none": "欢迎光临",
+        "badsum": "统一社会信用代码：91350100M000100Y44 闽ICP备2023012345号",
+        "ok": f"经营者：福州某某商贸有限公司 统一社会信用代码：{VALID} 闽ICP备2023012345号-1",
+    }
+    servers = {}
+    try:
+        for name, footer in footers.items():
+            licence_site(tmp_path / name, footer)
+            servers[name] = ShopServer(tmp_path / name).start()
+        config = make_config(
+            [{"name": n, "url": s.url} for n, s in servers.items()],
+            evidence={"dir": "evidence", "screenshots": False},
+        )
+        db = tmp_path / "monitor.db"
+        assert cli("nightly", config=config).returncode == 0
+        first = licence_leads(db)
+        assert first == {"none": [("missing", "new")], "badsum": [("invalid_code", "new")]}
+        for _ in range(2):
+            assert cli("nightly", config=config).returncode == 0
+            assert licence_leads(db) == first  # updated, never filed again
+        assert events(db) == 0  # the shop without a licence is not removed and reopened nightly
+        licence_site(tmp_path / "none", footers["ok"])  # the shop fixes its footer
+        assert cli("nightly", config=config).returncode == 0
+        assert licence_leads(db)["none"] == [("missing", "rectified")]
+        assert cli("evidence", "verify", config=config).returncode == 0
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+class CountingHandler(SimpleHTTPRequestHandler):
+    counts: Counter = Counter()
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        with self.lock:
+            self.counts[self.path] += 1
+        super().do_GET()
+
+
+def chain_site(root: Path, pages: int) -> None:
+    """A shop paginated one listing per page, deeper than Scrapy's usual depth limits."""
+    (root / "p").mkdir(parents=True, exist_ok=True)
+    for k in range(pages):
+        (root / "p" / f"{k}.html").write_text(product(k), encoding="utf-8")
+        nxt = f'<a href="/list{k + 1}.html">下一页</a>' if k + 1 < pages else ""
+        (root / f"list{k}.html").write_text(
+            page(f'<a href="/">首页</a><a href="/p/{k}.html">商品</a>{nxt}'), encoding="utf-8"
+        )
+    (root / "index.html").write_text(
+        page('<a href="/">首页</a><a href="/list0.html">全部商品</a>'), encoding="utf-8"
+    )
+
+
+def listing_urls(db: Path) -> set[str]:
+    con = sqlite3.connect(db)
+    urls = {u for (u,) in con.execute("SELECT url FROM listings WHERE url NOT LIKE '%#%'")}
+    con.close()
+    return urls
+
+
+def test_scrapy_crawl_and_monitor_crawl_record_the_same_listings(tmp_path, make_config, cli):
+    chain_site(tmp_path / "site", 30)
+    CountingHandler.counts = Counter()
+    with ShopServer(tmp_path / "site", handler=CountingHandler) as server:
+        for way in ("scrapy", "monitor"):
+            folder = tmp_path / way
+            folder.mkdir()
+            config = folder / "config.yaml"
+            config.write_text(
+                make_config([], evidence={"dir": "evidence", "screenshots": False}).read_text(
+                    encoding="utf-8"
+                ),
+                encoding="utf-8",
+            )
+            if way == "scrapy":
+                result = subprocess.run(
+                    [sys.executable, "-m", "scrapy", "crawl", "site", "-a", f"url={server.url}"],
+                    cwd=PROJECT,
+                    env={**os.environ, "MONITOR_CONFIG": str(config)},
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+            else:
+                result = cli("crawl", "--url", server.url, config=config)
+            assert result.returncode == 0, result.stderr[-2000:]
+            assert CountingHandler.counts["/"] == 1, "the home page is fetched once"
+            CountingHandler.counts = Counter()
+    by_scrapy, by_monitor = (
+        listing_urls(tmp_path / "scrapy" / "monitor.db"),
+        listing_urls(tmp_path / "monitor" / "monitor.db"),
+    )
+    assert len(by_scrapy) == 30  # all of them, 32 links deep
+    assert by_scrapy == by_monitor
