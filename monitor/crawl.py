@@ -151,10 +151,10 @@ def run_targets(
     records = Records(config.database_url)
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     run_id, log_path = records.start_run(kind, config.logs_dir)
-    for t in targets:
-        records.ensure_target(
-            t.name, t.url, t.kind, platform=t.platform, region=t.region, credit_code=t.credit_code
-        )
+    if kind != "nightly":  # a one-off target goes into the table; nightly's come from it
+        from monitor.targets import spec_row, upsert_targets
+
+        upsert_targets(records.sessions, [spec_row(t) for t in targets])
 
     from scrapy.utils.reactor import install_reactor, is_reactor_installed
 

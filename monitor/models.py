@@ -57,13 +57,15 @@ class Target(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    url: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text, index=True)  # targets are upserted by URL
     kind: Mapped[str] = mapped_column(String(20), default="site")
     platform: Mapped[str | None] = mapped_column(String(100))
     region: Mapped[str | None] = mapped_column(String(100))
     credit_code: Mapped[str | None] = mapped_column(String(32))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # config.yaml's per-target crawl options: render, obey_robots, allowed_hosts, delay, page_budget
+    options: Mapped[dict | None] = mapped_column(JSON)
 
 
 class CrawlRun(Base):
@@ -98,6 +100,9 @@ class Listing(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # revisit policy: nights in a row it was found unchanged, and when it is due again
+    unchanged_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_visit: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     target: Mapped[Target | None] = relationship()
 

@@ -302,22 +302,6 @@ class Records:
                 out.append((target, latest))
             return out
 
-    def import_targets(self, rows: list[dict]) -> int:
-        """Insert or update targets in one transaction (all or nothing)."""
-        with self.sessions.begin() as s:
-            for row in rows:
-                target = s.scalar(select(Target).where(Target.name == row["name"]))
-                if target is None:
-                    target = Target(name=row["name"])
-                    s.add(target)
-                target.url, target.kind = row["url"], row.get("kind") or "site"
-                target.region, target.credit_code = (
-                    row.get("region") or None,
-                    row.get("credit_code") or None,
-                )
-                target.enabled = row.get("enabled", True)
-        return len(rows)
-
     def open_license_leads(self, target_id: int) -> list[str]:
         """Keys of the target's licence-display leads that are still open."""
         with self.sessions() as s:

@@ -24,6 +24,8 @@ ALIASES = {
     "类型": "kind",
     "region": "region",
     "地区": "region",
+    "platform": "platform",
+    "平台": "platform",
     "credit_code": "credit_code",
     "统一社会信用代码": "credit_code",
     "enabled": "enabled",
@@ -57,7 +59,7 @@ def read_targets_csv(path: str | Path) -> list[dict]:
             raise TargetsFileError(
                 file,
                 1,
-                f"unknown column {col!r} (known: name, url, kind, region, credit_code, enabled)",
+                f"unknown column {col!r} (known: name, url, kind, platform, region, credit_code, enabled)",
             )
         columns.append(key)
     for needed in ("name", "url"):
@@ -95,5 +97,6 @@ def read_targets_csv(path: str | Path) -> list[dict]:
         if enabled not in ("", "true", "false", "1", "0", "yes", "no", "是", "否"):
             raise TargetsFileError(file, lineno, f"enabled must be true or false, not {enabled!r}")
         row["enabled"] = enabled not in ("false", "0", "no", "否")
+        row["line"] = lineno
         rows.append(row)
     return rows

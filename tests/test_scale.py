@@ -161,3 +161,59 @@ def test_scrapy_crawl_and_monitor_crawl_record_the_same_listings(tmp_path, make_
     )
     assert len(by_scrapy) == 30  # all of them, 32 links deep
     assert by_scrapy == by_monitor
+
+
+def test_imported_shops_are_crawled_by_nightly_and_managed_from_the_table(
+    tmp_path, make_config, cli
+):
+    shops = {}
+    try:
+        for name in ("甲", "乙", "丙"):
+            licence_site(tmp_path / name, f"统一社会信用代码：{VALID}")
+            shops[name] = ShopServer(tmp_path / name).start()
+        config = make_config([], evidence={"dir": "evidence", "screenshots": False})
+        registry = tmp_path / "registry.csv"
+        registry.write_text(
+            "名称,网址,类型,地区,启用\n"
+            + "".join(f"{n}店,{s.url},site,南昌,是\n" for n, s in shops.items()),
+            encoding="utf-8-sig",
+        )
+        assert cli("targets", "import", registry, config=config).returncode == 0
+        assert cli("targets", "disable", "丙店", config=config).returncode == 0
+        result = cli("nightly", config=config)
+        assert result.returncode == 0, result.stderr
+        con = sqlite3.connect(tmp_path / "monitor.db")
+        crawled = dict(
+            con.execute(
+                "SELECT t.name, COUNT(l.id) FROM targets t LEFT JOIN listings l "
+                "ON l.target_id = t.id GROUP BY t.name"
+            ).fetchall()
+        )
+        con.close()
+        assert crawled == {"甲店": 3, "乙店": 3, "丙店": 0}
+
+        # the same registry again updates by URL: no second row per shop
+        assert cli("targets", "import", registry, config=config).returncode == 0
+        listing = cli("targets", "list", "--format", "csv", config=config)
+        assert listing.stdout.startswith("\ufeff名称,网址")
+        rows = listing.stdout.strip().splitlines()[1:]
+        assert len(rows) == 3 and all(",南昌," in r for r in rows)
+
+        dup = tmp_path / "dup.csv"
+        dup.write_text(f"name,url\nA,{shops['甲'].url}\nB,{shops['甲'].url}\n", encoding="utf-8")
+        bad = cli("targets", "import", dup, config=config)
+        assert bad.returncode == 2 and f"{dup}:3:" in bad.stderr
+        listed = cli("targets", "list", "--format", "csv", config=config).stdout
+        assert "\nA," not in listed and "\nB," not in listed
+
+        kept = cli("targets", "remove", "甲店", config=config)  # has listings: disabled instead
+        assert kept.returncode == 0 and "停用" in kept.stdout
+        blank = tmp_path / "blank.csv"
+        blank.write_text("name,url\n新店,http://new.example.cn/\n", encoding="utf-8")
+        assert cli("targets", "import", blank, config=config).returncode == 0
+        assert cli("targets", "remove", "新店", config=config).returncode == 0
+        out = cli("targets", "list", "--format", "csv", config=config).stdout
+        assert "新店" not in out and "甲店" in out
+    finally:
+        for s in shops.values():
+            s.stop()
