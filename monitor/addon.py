@@ -21,7 +21,7 @@ CRAWL_SETTINGS = {
     "autothrottle": "AUTOTHROTTLE_ENABLED",
     "obey_robots": "ROBOTSTXT_OBEY",
     "max_page_bytes": "DOWNLOAD_MAXSIZE",
-    "page_budget": "CLOSESPIDER_PAGECOUNT",
+    "page_budget": "MONITOR_PAGE_BUDGET",
     "depth_limit": "DEPTH_LIMIT",
     "download_timeout": "DOWNLOAD_TIMEOUT",
     "user_agent": "USER_AGENT",

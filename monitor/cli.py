@@ -129,8 +129,10 @@ def cmd_crawl(args) -> int:
             name=args.name or args.url, url=args.url, kind=args.kind, platform=args.platform
         )
     else:
+        from monitor.lexicon import load_lexicon
         from monitor.targets import as_spec, find_target, sync_config_targets
 
+        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
         records = _records(config)
         sync_config_targets(records.sessions, config)
         found = find_target(records.sessions, args.target)
@@ -149,8 +151,10 @@ def cmd_nightly(args) -> int:
     config = _config(args)
     try:
         with RunLock(config.jobs_dir / "nightly.lock"):
+            from monitor.lexicon import load_lexicon
             from monitor.targets import enabled_targets, sync_config_targets
 
+            load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
             records = _records(config)
             sync_config_targets(records.sessions, config)  # the table is the list of targets
             return _run(config, enabled_targets(records.sessions), "nightly")

@@ -96,6 +96,54 @@ class Records:
                 utcnow(),
             )
 
+    def fail_stale_runs(self, kind: str) -> int:
+        """Runs of ``kind`` still marked running: the caller holds the lock for that kind, so
+        they died (killed, power cut, database lost) and are marked failed."""
+        with self.sessions.begin() as s:
+            stale = list(
+                s.scalars(
+                    select(CrawlRun).where(CrawlRun.kind == kind, CrawlRun.status == "running")
+                )
+            )
+            for run in stale:
+                run.status, run.exit_code, run.finished_at = "failed", -1, utcnow()
+                run.stats = {**(run.stats or {}), "reason": "the run died before it finished"}
+            return len(stale)
+
+    def add_run_targets(self, run_id: int, targets: dict[str, dict]) -> None:
+        """Merge per-target figures and outcomes into the run's stats (one crawl may be one of
+        several in a run: site and storefront targets are crawled by their own spiders)."""
+        with self.sessions.begin() as s:
+            run = s.get(CrawlRun, run_id)
+            stats = dict(run.stats or {})
+            stats["targets"] = {**stats.get("targets", {}), **targets}
+            run.stats = stats
+
+    def close_run(self, run_id: int, expected: list[str] | None = None) -> CrawlRun:
+        """Totals, errors, status and exit code from the per-target figures; a target that was
+        expected but never reported is not crawled. Exit 1 when any target was not crawled."""
+        with self.sessions.begin() as s:
+            run = s.get(CrawlRun, run_id)
+            targets = dict((run.stats or {}).get("targets", {}))
+            for name in expected or []:
+                targets.setdefault(
+                    name, {"crawled": False, "reason": "the crawl stopped before this target"}
+                )
+            totals: dict[str, int] = {}
+            errors: dict[str, int] = {}
+            for figures in targets.values():
+                for key, value in figures.items():
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        totals[key] = totals.get(key, 0) + value
+                for key, value in (figures.get("errors") or {}).items():
+                    errors[key] = errors.get(key, 0) + value
+            crawled = [bool(t.get("crawled")) for t in targets.values()]
+            exit_code = 0 if all(crawled) else 1
+            run.status = "ok" if all(crawled) else ("partial" if any(crawled) else "failed")
+            run.exit_code, run.finished_at = exit_code, utcnow()
+            run.stats = {"totals": totals, "errors": errors, "targets": targets}
+            return run
+
     def runs(self, limit: int = 20) -> list[CrawlRun]:
         with self.sessions() as s:
             return list(s.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)))
@@ -216,16 +264,20 @@ class Records:
             )
         return status is not None and status not in REVIEWED + ("rectified", "removed")
 
-    def validators(self, target_name: str) -> dict[str, tuple[str | None, str | None]]:
-        """ETag and Last-Modified of the target's known listings, for conditional requests."""
+    def validators(self, target_names) -> dict[str, tuple[str | None, str | None]]:
+        """ETag and Last-Modified of the targets' known listings, for conditional requests."""
+        names = [target_names] if isinstance(target_names, str) else list(target_names)
+        out: dict[str, tuple[str | None, str | None]] = {}
         with self.sessions() as s:
-            rows = s.execute(
-                select(Listing.url, Listing.etag, Listing.last_modified)
-                .join(Target, Listing.target_id == Target.id)
-                .where(Target.name == target_name)
-                .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
-            )
-            return {url: (etag, lm) for url, etag, lm in rows}
+            for i in range(0, len(names), 500):
+                rows = s.execute(
+                    select(Listing.url, Listing.etag, Listing.last_modified)
+                    .join(Target, Listing.target_id == Target.id)
+                    .where(Target.name.in_(names[i : i + 500]))
+                    .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
+                )
+                out.update((url, (etag, lm)) for url, etag, lm in rows)
+        return out
 
     def mark_removed(
         self,

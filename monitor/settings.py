@@ -20,6 +20,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
+    "monitor.downloadermiddlewares.budget.TargetBudgetMiddleware": 55,
     "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
     "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
@@ -33,6 +34,15 @@ ITEM_PIPELINES = {
 }
 
 ADDONS = {"monitor.addon.ConfigAddon": 0}
+EXTENSIONS = {"monitor.stats.TargetStats": 0}
+
+# One crawl for many shops: each shop (host:port) is a download slot with its own concurrency
+# and delay (CONCURRENT_REQUESTS_PER_DOMAIN, DOWNLOAD_DELAY, AutoThrottle); breadth first
+# within a shop, so a deep branch or a trap cannot spend the budget before the listings.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+MONITOR_PAGE_BUDGET = 5000
 
 # Path of config.yaml (database, evidence folder, lexicon); empty: $MONITOR_CONFIG or the default.
 MONITOR_CONFIG = ""

@@ -10,17 +10,23 @@ monitor/license_leads.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from scrapy import signals
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.evidence import Artifact, EvidenceStore, headers_artifact
 from monitor.items import LicensePage
 from monitor.records import content_hash
+from monitor.stats import TargetStats
 
-MAX_KEPT_PAGES = 50  # pages whose bytes are kept in memory as possible evidence
+logger = logging.getLogger(__name__)
+
+MAX_KEPT_PAGES = 5  # pages per target whose bytes are kept in memory as possible evidence
 KEY_SEPARATOR = "#license_display-"
 
 
@@ -43,16 +49,22 @@ def license_lead_url(target_url: str, kind: str) -> str:
     return f"{target_url.split('#', 1)[0]}{KEY_SEPARATOR}{kind}"
 
 
+@dataclass
+class Findings:
+    """What one target's pages showed in this crawl."""
+
+    pages: list = field(default_factory=list)
+    kept: dict[str, LicensePage] = field(default_factory=dict)
+    start: LicensePage | None = None
+
+
 class LicensePipeline:
-    def __init__(self, records, store: EvidenceStore, stats, run_id: int | None, config) -> None:
+    def __init__(self, records, store: EvidenceStore, stats, run_id: int | None) -> None:
         self.records = records
         self.store = store
         self.stats = stats
         self.run_id = run_id
-        self.config = config
-        self.pages: list = []
-        self.kept: dict[str, LicensePage] = {}
-        self.start: LicensePage | None = None
+        self.findings: dict[str, Findings] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -60,9 +72,8 @@ class LicensePipeline:
         pipeline = cls(
             crawler_records(crawler),
             EvidenceStore(config.evidence_dir),
-            crawler.stats,
+            TargetStats.of(crawler),
             crawler.settings.getint("MONITOR_RUN_ID") or None,
-            config,
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
@@ -70,19 +81,30 @@ class LicensePipeline:
     def process_item(self, item, spider=None):
         if not isinstance(item, LicensePage):
             return item
-        self.stats.inc_value("monitor/license_pages")
+        self.stats.inc(item.target, "monitor/license_pages")
+        found = self.findings.setdefault(item.target, Findings())
         if item.start:
-            self.start = item
+            found.start = item
         if item.info.found:
-            self.pages.append(item.info)
-            if len(self.kept) < MAX_KEPT_PAGES:
-                self.kept[item.url] = item
+            found.pages.append(item.info)
+            if len(found.kept) < MAX_KEPT_PAGES:
+                found.kept[item.url] = item
         return item
 
     def spider_closed(self, spider, reason: str) -> None:
-        if reason != "finished" or self.start is None:
-            return  # a partial crawl proves nothing about what the site shows
-        target = self.start.target
+        self.stats.finish_reason = reason
+        for target, found in self.findings.items():
+            if found.start is None or not self.stats.complete(target):
+                continue  # a partial crawl proves nothing about what the site shows
+            try:
+                self.judge(target, found)
+            except (OSError, SQLAlchemyError) as exc:
+                logger.error("Licence findings of %s not recorded: %s", target, exc)
+                self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
+        self.findings.clear()
+
+    def judge(self, target: str, found: Findings) -> None:
+        self.start, self.kept, self.pages = found.start, found.kept, found.pages
         known = self.records.target_by_name(target)
         registered = known.credit_code if known else None
         verdict = lic.judge(self.pages, registered, self.start.url)
@@ -112,7 +134,7 @@ class LicensePipeline:
                     hits=[],
                     run_id=self.run_id,
                 )
-                self.stats.inc_value("monitor/leads_rectified")
+                self.stats.inc(target, "monitor/leads_rectified")
         for kind, problems in findings.items():
             self.file_lead(target, target_id, license_lead_url(base, kind), problems, now)
 
@@ -124,7 +146,7 @@ class LicensePipeline:
         if self.records.open_lead(lead_url) and self.records.listing_hash(lead_url) == (
             content_hash(title, text, None)
         ):
-            self.stats.inc_value("monitor/license_unchanged")
+            self.stats.inc(target, "monitor/license_unchanged")
             return
         page = self.kept.get(problems[0][1]) or self.start
         hits, pos = [], 0
@@ -172,4 +194,4 @@ class LicensePipeline:
             run_id=self.run_id,
         )
         if result.lead_created or result.lead_updated:
-            self.stats.inc_value("monitor/license_leads")
+            self.stats.inc(target, "monitor/license_leads")

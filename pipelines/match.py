@@ -6,6 +6,7 @@ from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.items import ListingItem
 from monitor.lexicon import matcher_for
 from monitor.records import content_hash
+from monitor.stats import TargetStats
 
 
 class MatchPipeline:
@@ -17,22 +18,24 @@ class MatchPipeline:
     @classmethod
     def from_crawler(cls, crawler):
         config = crawler_config(crawler)
-        return cls(matcher_for(config.lexicon_dir), crawler_records(crawler), crawler.stats)
+        return cls(
+            matcher_for(config.lexicon_dir), crawler_records(crawler), TargetStats.of(crawler)
+        )
 
     def process_item(self, item, spider=None):
         if not isinstance(item, ListingItem):
             return item
-        self.stats.inc_value("monitor/listings")
+        self.stats.inc(item.target, "monitor/listings")
         known = self.records.listing_hash(item.url)
         if known is not None and known == content_hash(item.title, item.text, item.price):
             item.unchanged = True
-            self.stats.inc_value("monitor/unchanged")
+            self.stats.inc(item.target, "monitor/unchanged")
             return item
         result = self.matcher.match({"title": item.title, "text": item.text})
         item.categories = result.categories
         item.hits = [h.as_dict() for h in result.hits]
         if result.flagged:
-            self.stats.inc_value("monitor/flagged")
+            self.stats.inc(item.target, "monitor/flagged")
         elif known is not None:
             item.open_lead = self.records.open_lead(item.url)
         return item

@@ -19,15 +19,24 @@ from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from monitor.config import Target
+from monitor.downloadermiddlewares.budget import BudgetDeferred
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.extract import extract_listing
 from monitor.items import LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
+from monitor.stats import TargetStats
 from spiders.errors import failure_kind
 
 
 class SiteSpider(scrapy.Spider):
+    """One crawl for many shops: every request carries its target's name in ``meta["target"]``;
+    scope, page budget and politeness are enforced per target by middlewares and download slots.
+
+    ``scrapy crawl site -a url=URL [-a target=NAME]`` crawls one shop; the runner passes
+    ``targets`` (monitor.config.Target objects) to crawl all of a night's shops at once."""
+
     name = "site"
 
     def __init__(
@@ -36,21 +45,43 @@ class SiteSpider(scrapy.Spider):
         target: str | None = None,
         allowed_hosts: str | list | None = None,
         render: str | bool = False,
+        targets: list | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not url:
-            raise ValueError("the site spider needs a start URL: scrapy crawl site -a url=URL")
-        self.start_url = url
-        self.target_name = target or urlsplit(url).hostname or url
-        if isinstance(allowed_hosts, str):
-            allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
-        self.allowed_hosts = allowed_hosts or []
-        self.render = str(render).lower() in ("1", "true", "yes")
+        if targets is None:
+            if not url:
+                raise ValueError("the site spider needs a start URL: scrapy crawl site -a url=URL")
+            if isinstance(allowed_hosts, str):
+                allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+            targets = [
+                Target(
+                    name=target or urlsplit(url).hostname or url,
+                    url=url,
+                    allowed_hosts=allowed_hosts or None,
+                    render=str(render).lower() in ("1", "true", "yes"),
+                )
+            ]
+        self.targets: dict[str, Target] = {t.name: t for t in targets}
+        # targets rendered in Chromium (configured, or found to build their pages by script)
+        self.rendering: set[str] = {t.name for t in targets if t.render}
         # deny_extensions defaults to Scrapy's IGNORED_EXTENSIONS (images, media, archives, office)
         self.links = LinkExtractor(unique=True)
 
     handle_httpstatus_list = [304]
+
+    @property
+    def target_name(self) -> str:
+        """The target of a one-shop crawl (plain `scrapy crawl site -a url=URL`)."""
+        return next(iter(self.targets))
+
+    @property
+    def start_url(self) -> str:
+        return self.targets[self.target_name].url
+
+    @staticmethod
+    def target_of(response_or_request) -> str:
+        return response_or_request.meta["target"]
 
     @property
     def jobstate(self):
@@ -58,16 +89,21 @@ class SiteSpider(scrapy.Spider):
             self._jobstate = jobstate_for(self.crawler)
         return self._jobstate
 
-    def request(self, url: str, **kwargs) -> scrapy.Request:
-        """Every request of the crawl goes through here, so a killed run can find it again."""
-        meta = {"playwright": self.render, **kwargs.pop("meta", {})}
+    def request(self, url: str, target: str, **kwargs) -> scrapy.Request:
+        """Every request of the crawl goes through here: it carries its target, and is written to
+        the job state so a killed run can find it again."""
+        meta = {"playwright": target in self.rendering, **kwargs.pop("meta", {}), "target": target}
+        # one download slot per shop (host and port): its own concurrency and delay
+        meta.setdefault("download_slot", urlsplit(url).netloc)
+        if self.targets[target].obey_robots is False:
+            meta["dont_obey_robotstxt"] = True
         if meta["playwright"] and "playwright_page_methods" not in meta:
             from scrapy_playwright.page import PageMethod
 
             # content that script fetches after the load event: wait for the network to go quiet
             meta["playwright_page_methods"] = [PageMethod("wait_for_load_state", "networkidle")]
         if self.jobstate is not None:
-            self.jobstate.scheduled(url)
+            self.jobstate.scheduled(target, url)
         return scrapy.Request(
             url,
             callback=kwargs.pop("callback", self.parse),
@@ -76,33 +112,42 @@ class SiteSpider(scrapy.Spider):
             **kwargs,
         )
 
+    def start_request(self, target: Target, resumed: bool) -> scrapy.Request:
+        # Filtered like any request, so a link back to the home page does not fetch it again;
+        # a resumed crawl's seen-set already holds it, so there it must be let through.
+        return self.request(target.url, target.name, dont_filter=resumed, meta={"start": True})
+
     async def start(self):
-        if self.jobstate is not None and self.jobstate.resumed:
+        resumed = self.jobstate is not None and self.jobstate.resumed
+        if resumed:
             pending = sorted(self.jobstate.pending())
             self.logger.info(
                 "Resuming: %d request(s) in flight when the last run stopped", len(pending)
             )
-            for url in pending:
-                yield self.request(url, dont_filter=True)
-        # Filtered like any request, so a link back to the home page does not fetch it again;
-        # a resumed crawl's seen-set already holds it, so there it must be let through.
-        resumed = self.jobstate is not None and self.jobstate.resumed
-        yield self.request(self.start_url, dont_filter=resumed, meta={"start": True})
+            for target, url in pending:
+                if target in self.targets:
+                    yield self.request(url, target, dont_filter=True)
+        for target in self.targets.values():
+            yield self.start_request(target, resumed)
 
     def parse(self, response):
         if response.status == 304:
-            self.crawler.stats.inc_value("monitor/not_modified")
-            yield ListingSeen(self.target_name, response.url)
+            TargetStats.of(self.crawler).inc(self.target_of(response), "monitor/not_modified")
+            yield ListingSeen(self.target_of(response), response.url)
             return
         if not isinstance(response, TextResponse):
-            self.done(response.url)
+            self.done(response)
             return
         if self.needs_rendering(response):
-            self.render = True  # the shop builds its pages with script: render from now on
+            # the shop builds its pages with script: render it from now on
+            self.rendering.add(self.target_of(response))
             self.crawler.stats.inc_value("monitor/render_fallback")
             self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
             yield self.request(
-                response.url, dont_filter=True, meta={"start": response.meta.get("start", False)}
+                response.url,
+                self.target_of(response),
+                dont_filter=True,
+                meta={"start": response.meta.get("start", False)},
             )
             return
         item = self.listing(response)
@@ -110,7 +155,7 @@ class SiteSpider(scrapy.Spider):
         if info.found or response.meta.get("start"):
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield LicensePage(
-                self.target_name,
+                self.target_of(response),
                 response.url,
                 info,
                 response.status,
@@ -120,21 +165,25 @@ class SiteSpider(scrapy.Spider):
                 start=bool(response.meta.get("start")),
             )
         for link in self.links.extract_links(response):
-            yield self.request(response.urljoin(link.url))
+            yield self.request(response.urljoin(link.url), self.target_of(response))
         if item is not None:
             yield item  # the store pipeline marks it done once it is written
         else:
-            self.done(response.url)
+            self.done(response)
 
-    def done(self, url: str) -> None:
+    def done(self, response_or_request) -> None:
         if self.jobstate is not None:
-            self.jobstate.done(url)
+            self.jobstate.done(self.target_of(response_or_request), response_or_request.url)
 
     def needs_rendering(self, response: TextResponse) -> bool:
         """A start page with scripts but almost no text and no links is an empty shell that script
         fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
         Only the start page is judged, so ordinary pages pay nothing for the check."""
-        if not response.meta.get("start") or self.render or "playwright" in response.flags:
+        if (
+            not response.meta.get("start")
+            or self.target_of(response) in self.rendering
+            or "playwright" in response.flags
+        ):
             return False
         if not self.can_render:
             return False
@@ -164,7 +213,7 @@ class SiteSpider(scrapy.Spider):
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
         rendered = "playwright" in response.flags
         return ListingItem(
-            target=self.target_name,
+            target=self.target_of(response),
             url=response.meta.get("redirect_urls", [response.url])[0],
             final_url=response.url,
             title=found.title,
@@ -180,21 +229,24 @@ class SiteSpider(scrapy.Spider):
         )
 
     def on_error(self, failure):
+        request = failure.request
+        target = self.target_of(request)
+        counts = TargetStats.of(self.crawler)
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             if "max redirections" in str(failure.value):
-                self.crawler.stats.inc_value("monitor/errors/redirect_loop")
-            self.done(failure.request.url)
+                counts.inc(target, "monitor/errors/redirect_loop")
+            if not failure.check(BudgetDeferred):  # left pending for the next night
+                self.done(request)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
         kind = failure_kind(failure)
-        request = failure.request
-        self.crawler.stats.inc_value(f"monitor/errors/{kind}")
+        counts.inc(target, f"monitor/errors/{kind}")
         if request.meta.get("start"):
-            self.crawler.stats.set_value("monitor/start_failed", kind)
+            counts.fail(target, f"start page failed: {kind}")
         if failure.check(HttpError) and failure.value.response.status in (404, 410):
             response = failure.value.response
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield ListingGone(
-                self.target_name,
+                target,
                 request.url,
                 response.status,
                 datetime.now(timezone.utc),
@@ -202,4 +254,4 @@ class SiteSpider(scrapy.Spider):
                 raw_body=raw.get("body", response.body),
             )
         else:
-            self.done(request.url)
+            self.done(request)
