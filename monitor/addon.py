@@ -25,6 +25,7 @@ CRAWL_SETTINGS = {
     "depth_limit": "DEPTH_LIMIT",
     "download_timeout": "DOWNLOAD_TIMEOUT",
     "user_agent": "USER_AGENT",
+    "revisit_max_days": "MONITOR_REVISIT_MAX_DAYS",
 }
 
 

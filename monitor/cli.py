@@ -70,7 +70,7 @@ def warn_if_no_chromium(console, config, targets) -> None:
         )
 
 
-def _run(config, targets, kind: str) -> int:
+def _run(config, targets, kind: str, full: bool = False) -> int:
     from monitor.crawl import run_targets
 
     console = _console()
@@ -100,6 +100,7 @@ def _run(config, targets, kind: str) -> int:
             kind,
             on_target_done=lambda o: _print_outcome(console, o),
             on_progress=progress if status is not None else None,
+            full=full,
         )
     finally:
         if status is not None:
@@ -157,7 +158,7 @@ def cmd_nightly(args) -> int:
             load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
             records = _records(config)
             sync_config_targets(records.sessions, config)  # the table is the list of targets
-            return _run(config, enabled_targets(records.sessions), "nightly")
+            return _run(config, enabled_targets(records.sessions), "nightly", full=args.full)
     except AlreadyRunning as exc:
         print(f"已有夜间任务在运行，本次不启动 nightly refused: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
@@ -471,7 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd_crawl)
 
-    sub.add_parser("nightly", help="crawl every enabled target").set_defaults(func=cmd_nightly)
+    n = sub.add_parser("nightly", help="crawl every enabled target")
+    n.add_argument(
+        "--full", action="store_true", help="refetch every page (ignore the revisit schedule)"
+    )
+    n.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("scan", help="match a JSONL file of listings; one JSON line out per record")
     s.add_argument("file")

@@ -127,6 +127,7 @@ def run_targets(
     kind: str,
     on_target_done: Callable[[TargetOutcome], None] | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    full: bool = False,
 ) -> RunReport:
     """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -180,9 +181,9 @@ def run_targets(
     crawlers: list[Crawler] = []
     for spider_kind, group in by_kind.items():
         spider_cls = process.spider_loader.load(spider_kind)
-        crawler = Crawler(
-            spider_cls, crawler_settings(config, run_id, log_path, group, spider_kind)
-        )
+        settings = crawler_settings(config, run_id, log_path, group, spider_kind)
+        settings.set("MONITOR_FULL", full, priority="cmdline")
+        crawler = Crawler(spider_cls, settings)
         crawlers.append(crawler)
         process.crawl(crawler, targets=group).addErrback(
             lambda failure, k=spider_kind: logger.error("The %s crawl failed: %s", k, failure)

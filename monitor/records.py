@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.db import session_factory
@@ -204,6 +204,8 @@ class Records:
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
             listing.etag, listing.last_modified = etag, last_modified
+            if not unchanged:  # changed or new: due every night again
+                listing.unchanged_streak, listing.next_visit = 0, None
             if target_id is not None:
                 listing.target_id = target_id
             s.flush()
@@ -278,6 +280,56 @@ class Records:
                 )
                 out.update((url, (etag, lm)) for url, etag, lm in rows)
         return out
+
+    def not_due(self, target_names, now: datetime) -> set[str]:
+        """The targets' listing URLs whose next visit is after ``now`` (revisit policy)."""
+        names = list(target_names)
+        out: set[str] = set()
+        with self.sessions() as s:
+            for i in range(0, len(names), 500):
+                out.update(
+                    s.scalars(
+                        select(Listing.url)
+                        .join(Target, Listing.target_id == Target.id)
+                        .where(Target.name.in_(names[i : i + 500]))
+                        .where(Listing.next_visit > now)
+                    )
+                )
+        return out
+
+    def mark_unchanged(self, urls: list[str], seen_at: datetime, max_days: float) -> None:
+        """Listings fetched and found unchanged (or 304): seen now, and due again later the
+        longer they stay unchanged; one with an open lead stays due every night."""
+        from monitor.revisit import next_visit
+
+        if not urls:
+            return
+        with self.sessions.begin() as s:
+            updates = []
+            for i in range(0, len(urls), 500):
+                rows = s.execute(
+                    select(Listing.id, Listing.unchanged_streak, Lead.status)
+                    .outerjoin(Lead, Lead.listing_id == Listing.id)
+                    .where(Listing.url.in_(urls[i : i + 500]))
+                )
+                for listing_id, streak, status in rows:
+                    open_lead = status is not None and status not in REVIEWED + (
+                        "rectified",
+                        "removed",
+                    )
+                    streak = (streak or 0) + 1
+                    updates.append(
+                        {
+                            "id": listing_id,
+                            "unchanged_streak": streak,
+                            "last_seen": seen_at,
+                            "next_visit": None
+                            if open_lead
+                            else next_visit(seen_at, streak, max_days),
+                        }
+                    )
+            if updates:
+                s.execute(update(Listing), updates)
 
     def mark_removed(
         self,

@@ -20,6 +20,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
+    "monitor.downloadermiddlewares.revisit.RevisitMiddleware": 52,
     "monitor.downloadermiddlewares.budget.TargetBudgetMiddleware": 55,
     "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
     "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
@@ -43,6 +44,10 @@ DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 MONITOR_PAGE_BUDGET = 5000
+# Revisit policy (monitor.revisit): a clean unchanged listing waits longer each night it stays
+# unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
+MONITOR_REVISIT_MAX_DAYS = 7
+MONITOR_FULL = False
 
 # Path of config.yaml (database, evidence folder, lexicon); empty: $MONITOR_CONFIG or the default.
 MONITOR_CONFIG = ""

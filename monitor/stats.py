@@ -96,7 +96,7 @@ class TargetStats:
 
     def response_received(self, response, request, spider) -> None:
         target = target_of(request)
-        if target:
+        if target and "not_due" not in response.flags:  # answered without a fetch
             self.counts[target]["response_received_count"] += 1
 
     # -- recording -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the job state so a killed run does not fetch it again.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import datetime, timezone
 
@@ -19,6 +20,9 @@ from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.stats import TargetStats
+
+logger = logging.getLogger(__name__)
+BATCH = 500
 
 
 def _header(headers: dict, name: str) -> str | None:
@@ -35,6 +39,8 @@ class StorePipeline:
         self.run_id = run_id
         self.jobstate = jobstate
         self.target_ids: dict[str, int] = {}
+        self.unchanged_urls: list[str] = []
+        self.revisit_max_days = 7.0
         self.seen: dict[str, set[str]] = defaultdict(set)
 
     @classmethod
@@ -47,6 +53,7 @@ class StorePipeline:
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         pipeline.crawler = crawler
+        pipeline.revisit_max_days = crawler.settings.getfloat("MONITOR_REVISIT_MAX_DAYS", 7)
         return pipeline
 
     def open_spider(self, spider=None):
@@ -78,6 +85,17 @@ class StorePipeline:
                 getattr(item, "target", None),
             ) from None
 
+    def unchanged(self, url: str) -> None:
+        """Found unchanged: its revisit schedule is written in batches (losing a batch to a crash
+        only brings those listings back a night early)."""
+        self.unchanged_urls.append(url)
+        if len(self.unchanged_urls) >= BATCH:
+            self.flush_unchanged()
+
+    def flush_unchanged(self) -> None:
+        urls, self.unchanged_urls = self.unchanged_urls, []
+        self.records.mark_unchanged(urls, datetime.now(timezone.utc), self.revisit_max_days)
+
     def _count_evidence(self, item) -> None:
         """Per-target figures of the evidence pipeline (which counts the crawl's totals)."""
         target_counts = self.counts.counts[item.target]
@@ -92,6 +110,8 @@ class StorePipeline:
     def _store(self, item):
         if isinstance(item, ListingSeen):
             self.seen[item.target].add(item.url)
+            if item.checked:
+                self.unchanged(item.url)
             self.done(item)
             return item
         if isinstance(item, ListingGone):
@@ -136,6 +156,8 @@ class StorePipeline:
                 self.counts.inc(item.target, "monitor/leads_updated")
                 if not item.categories:
                     self.counts.inc(item.target, "monitor/leads_rectified")
+        else:
+            self.unchanged(item.url)
         self.done(item)
         return item
 
@@ -143,6 +165,10 @@ class StorePipeline:
         """After a complete crawl of a target: its open leads whose listing is no longer in the
         shop become removed."""
         self.counts.finish_reason = reason
+        try:
+            self.flush_unchanged()
+        except SQLAlchemyError as exc:
+            logger.error("Revisit schedule not recorded: %s", exc)
         now = datetime.now(timezone.utc)
         for target, seen in self.seen.items():
             if not seen or not self.counts.complete(target):

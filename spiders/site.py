@@ -132,8 +132,10 @@ class SiteSpider(scrapy.Spider):
 
     def parse(self, response):
         if response.status == 304:
-            TargetStats.of(self.crawler).inc(self.target_of(response), "monitor/not_modified")
-            yield ListingSeen(self.target_of(response), response.url)
+            due = "not_due" not in response.flags  # see ConditionalRequestMiddleware
+            key = "monitor/not_modified" if due else "monitor/not_due"
+            TargetStats.of(self.crawler).inc(self.target_of(response), key)
+            yield ListingSeen(self.target_of(response), response.url, checked=due)
             return
         if not isinstance(response, TextResponse):
             self.done(response)

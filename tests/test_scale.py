@@ -217,3 +217,43 @@ def test_imported_shops_are_crawled_by_nightly_and_managed_from_the_table(
     finally:
         for s in shops.values():
             s.stop()
+
+
+def test_unchanged_clean_listings_wait_longer_new_links_come_at_once(tmp_path, make_config, cli):
+    from datetime import datetime, timedelta, timezone
+
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    CountingHandler.counts = Counter()
+    with ShopServer(root, handler=CountingHandler) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}], evidence={"dir": "evidence", "screenshots": False}
+        )
+        db = tmp_path / "monitor.db"
+        for _ in range(2):  # first sight, then found unchanged: the streak starts
+            assert cli("nightly", config=config).returncode == 0
+        # two nights later (the schedule moved back instead of waiting): the listings are not
+        # due yet, a new listing linked from the index is fetched at once
+        con = sqlite3.connect(db)
+        con.execute("UPDATE listings SET unchanged_streak = 3")
+        later = datetime.now(timezone.utc) + timedelta(days=3)
+        con.execute("UPDATE listings SET next_visit = ?", (later.replace(tzinfo=None),))
+        con.commit()
+        con.close()
+        (root / "p" / "9.html").write_text(product(9), encoding="utf-8")
+        index = (root / "index.html").read_text(encoding="utf-8")
+        (root / "index.html").write_text(
+            index.replace("<footer>", '<a href="/p/9.html">9</a><footer>'), encoding="utf-8"
+        )
+        CountingHandler.counts = Counter()
+        assert cli("nightly", config=config).returncode == 0
+        assert CountingHandler.counts["/"] == 1 and CountingHandler.counts["/p/9.html"] == 1
+        assert not any(CountingHandler.counts[f"/p/{i}.html"] for i in range(3))
+        assert len(listing_urls(db)) == 4  # nothing taken for removed
+        CountingHandler.counts = Counter()
+        assert cli("nightly", "--full", config=config).returncode == 0
+        assert all(CountingHandler.counts[f"/p/{i}.html"] == 1 for i in (0, 1, 2, 9))
+    con = sqlite3.connect(db)
+    streaks = dict(con.execute("SELECT url, unchanged_streak FROM listings").fetchall())
+    con.close()
+    assert streaks[server.url + "p/9.html"] == 1 and streaks[server.url + "p/0.html"] == 4

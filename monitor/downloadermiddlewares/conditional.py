@@ -22,6 +22,8 @@ class ConditionalRequestMiddleware:
     @classmethod
     def from_crawler(cls, crawler):
         mw = cls(crawler_records(crawler), crawler.stats)
+        if crawler.settings.getbool("MONITOR_FULL"):
+            return mw  # monitor nightly --full: refetch everything, unconditionally
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
 
