@@ -46,6 +46,31 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+class CleanText(TypeDecorator):
+    """Text as the web sends it, minus NUL (PostgreSQL refuses it in text: a hostile page's NUL
+    must not pass for a storage failure)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class Clipped(TypeDecorator):
+    """A bounded text column: NUL removed and the value cut to the column's length, so a long
+    price or header from a hostile page is stored (cut), never refused by the database."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if not isinstance(value, str):
+            return value
+        value = value.replace("\x00", "")
+        return value[: self.impl.length] if self.impl.length else value
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -59,9 +84,9 @@ class Target(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(Text, index=True)  # targets are upserted by URL
     kind: Mapped[str] = mapped_column(String(20), default="site")
-    platform: Mapped[str | None] = mapped_column(String(100))
-    region: Mapped[str | None] = mapped_column(String(100))
-    credit_code: Mapped[str | None] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(Clipped(100))
+    region: Mapped[str | None] = mapped_column(Clipped(100))
+    credit_code: Mapped[str | None] = mapped_column(Clipped(32))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # config.yaml's per-target crawl options: render, obey_robots, allowed_hosts, delay, page_budget
@@ -90,14 +115,14 @@ class Listing(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), index=True)
-    url: Mapped[str] = mapped_column(Text, unique=True)
-    title: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    price: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(CleanText, unique=True)
+    title: Mapped[str] = mapped_column(CleanText, default="")
+    text: Mapped[str] = mapped_column(CleanText, default="")
+    price: Mapped[str | None] = mapped_column(Clipped(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     http_status: Mapped[int | None] = mapped_column(Integer)
-    etag: Mapped[str | None] = mapped_column(String(200))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(Clipped(200))
+    last_modified: Mapped[str | None] = mapped_column(Clipped(100))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # revisit policy: nights in a row it was found unchanged, and when it is due again
@@ -117,7 +142,7 @@ class Lead(Base):
     categories: Mapped[list] = mapped_column(JSON, default=list)
     hits: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="new")
-    case_no: Mapped[str | None] = mapped_column(String(64))
+    case_no: Mapped[str | None] = mapped_column(Clipped(64))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -135,10 +160,10 @@ class LeadEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reviewer: Mapped[str] = mapped_column(String(100))
+    reviewer: Mapped[str] = mapped_column(Clipped(100))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(CleanText)
 
     lead: Mapped[Lead] = relationship(back_populates="events")
 
@@ -169,11 +194,11 @@ class EntityRecord(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    operator: Mapped[str | None] = mapped_column(String(200))
-    credit_code: Mapped[str | None] = mapped_column(String(32))
-    icp: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(64))
-    address: Mapped[str | None] = mapped_column(Text)
+    operator: Mapped[str | None] = mapped_column(Clipped(200))
+    credit_code: Mapped[str | None] = mapped_column(Clipped(32))
+    icp: Mapped[str | None] = mapped_column(Clipped(64))
+    phone: Mapped[str | None] = mapped_column(Clipped(64))
+    address: Mapped[str | None] = mapped_column(CleanText)
     status: Mapped[str] = mapped_column(String(20))  # ok | missing | invalid
     problems: Mapped[list] = mapped_column(JSON, default=list)
     pages: Mapped[list] = mapped_column(JSON, default=list)

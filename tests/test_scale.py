@@ -257,3 +257,59 @@ def test_unchanged_clean_listings_wait_longer_new_links_come_at_once(tmp_path, m
     streaks = dict(con.execute("SELECT url, unchanged_streak FROM listings").fetchall())
     con.close()
     assert streaks[server.url + "p/9.html"] == 1 and streaks[server.url + "p/0.html"] == 4
+
+
+class HostileValuesHandler(SimpleHTTPRequestHandler):
+    """A long Last-Modified and ETag on every page."""
+
+    def log_message(self, *args):
+        pass
+
+    def end_headers(self):
+        self.send_header("ETag", '"' + "e" * 500 + '"')
+        super().end_headers()
+
+    def date_time_string(self, timestamp=None):
+        return "Mon, 01 Dec 2026 00:00:00 GMT; " + "x" * 400
+
+
+def test_hostile_values_are_stored_clipped_on_every_database(
+    tmp_path, make_config, cli, database_url
+):
+    """A NUL in a name, a price of 300 digits and a 400-character Last-Modified are bad values,
+    not storage faults: the listing is stored (cut, NUL removed) and the target is crawled."""
+    root = tmp_path / "site"
+    (root / "p").mkdir(parents=True)
+    (root / "p" / "1.html").write_bytes(
+        page(
+            "<main><h1>高仿\x00名表 一比一</h1><p>价格：￥" + "9" * 300 + "</p>"
+            "<p>复刻\x00手表，支持验货。</p></main>"
+        ).encode("utf-8")
+    )
+    (root / "index.html").write_text(
+        page(f'<a href="/p/1.html">表</a><footer>统一社会信用代码：{VALID}</footer>'),
+        encoding="utf-8",
+    )
+    with ShopServer(root, handler=HostileValuesHandler) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}],
+            database={"url": database_url},
+            evidence={"dir": "evidence", "screenshots": False},
+        )
+        result = cli("nightly", config=config)
+        assert result.returncode == 0, result.stdout + result.stderr
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        title, price, etag, modified = conn.execute(
+            text(
+                "SELECT title, price, etag, last_modified FROM listings WHERE url LIKE '%p/1.html'"
+            )
+        ).one()
+        leads = conn.execute(text("SELECT COUNT(*) FROM leads")).scalar()
+    engine.dispose()
+    assert "\x00" not in title and title.startswith("高仿")
+    assert price is None or len(price) <= 64
+    assert len(etag) <= 200 and len(modified) <= 100 and modified.startswith("Mon, 01 Dec")
+    assert leads == 1
