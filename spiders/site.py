@@ -22,11 +22,13 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from monitor.config import Target
 from monitor.downloadermiddlewares.budget import BudgetDeferred
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
+from monitor.downloadermiddlewares.scope import origin
 from monitor.extract import extract_listing
 from monitor.items import LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
 from monitor.stats import TargetStats
+from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
 
 
@@ -166,12 +168,43 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 start=bool(response.meta.get("start")),
             )
-        for link in self.links.extract_links(response):
-            yield self.request(response.urljoin(link.url), self.target_of(response))
+        yield from self.follow_links(response)
         if item is not None:
             yield item  # the store pipeline marks it done once it is written
         else:
             self.done(response)
+
+    def follow_links(self, response):
+        """Requests for the page's links that stay on its target and are no trap: off-site links
+        and trap signatures are dropped here, at the cost of reading their URL."""
+        target = self.target_of(response)
+        spec = self.targets[target]
+        origins = self.origins(spec)
+        counts = TargetStats.of(self.crawler)
+        for link in self.links.extract_links(response):
+            url = response.urljoin(link.url)
+            if origin(url) not in origins and urlsplit(url).hostname not in (
+                spec.allowed_hosts or ()
+            ):
+                counts.inc(target, "scope/filtered")
+                continue
+            if not self.traps.allow(target, url):
+                counts.inc(target, "monitor/traps_cut")
+                continue
+            yield self.request(url, target)
+
+    def origins(self, spec: Target) -> set:
+        if not hasattr(self, "_origins"):
+            self._origins: dict[str, set] = {}
+        if spec.name not in self._origins:
+            self._origins[spec.name] = {origin(spec.url)}
+        return self._origins[spec.name]
+
+    @property
+    def traps(self) -> TrapFilter:
+        if not hasattr(self, "_traps"):
+            self._traps = TrapFilter(self.crawler.settings.getint("MONITOR_TRAP_MAX_VARIANTS", 200))
+        return self._traps
 
     def done(self, response_or_request) -> None:
         if self.jobstate is not None:

@@ -313,3 +313,57 @@ def test_hostile_values_are_stored_clipped_on_every_database(
     assert price is None or len(price) <= 64
     assert len(etag) <= 200 and len(modified) <= 100 and modified.startswith("Mon, 01 Dec")
     assert leads == 1
+
+
+class CalendarHandler(SimpleHTTPRequestHandler):
+    """An endless calendar: every day links the seven days after it."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        from datetime import date, timedelta
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(self.path)
+        if parts.path != "/calendar":
+            return super().do_GET()
+        day = date.fromisoformat(parse_qs(parts.query).get("date", ["2026-12-01"])[0])
+        links = "".join(
+            f'<a href="/calendar?date={d.isoformat()}">{d}</a>'
+            for d in (day + timedelta(days=n) for n in range(1, 8))
+        )
+        body = page(f"<h2>活动日历 {day}</h2>{links}").encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_endless_calendar_does_not_starve_the_listings(tmp_path, make_config, cli):
+    root = tmp_path / "site"
+    (root / "p").mkdir(parents=True)
+    for i in range(10):
+        (root / "p" / f"{i}.html").write_text(product(i), encoding="utf-8")
+    (root / "index.html").write_text(
+        page(
+            "".join(f'<a href="/p/{i}.html">{i}</a>' for i in range(10))
+            + '<a href="/calendar?date=2026-12-01">活动日历</a>'
+            f"<footer>统一社会信用代码：{VALID}</footer>"
+        ),
+        encoding="utf-8",
+    )
+    with ShopServer(root, handler=CalendarHandler) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url, "page_budget": 30}],
+            evidence={"dir": "evidence", "screenshots": False},
+            crawl={"obey_robots": False, "concurrency": 2, "per_target_concurrency": 2},
+        )
+        result = cli("nightly", config=config)
+        assert result.returncode == 0, result.stderr
+    assert len(listing_urls(tmp_path / "monitor.db")) == 10  # all ten, in one night
+    import json
+
+    stats = json.loads(cli("runs", "show", "1", config=config).stdout)["stats"]["targets"]["店"]
+    assert stats["pages"] <= 30
