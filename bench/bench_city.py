@@ -326,7 +326,7 @@ def main() -> int:
     print(f"{'world':10} {'shops':>6} {'pages':>7} | {'bare p/s':>8} | {'full p/s':>8} {'%bare':>6} "
           f"| {'shots p/s':>9} {'%bare':>6} | {'rerun/1st':>9} | {'s/target':>8} | "
           f"{'peak bare':>9} {'peak full':>9} {'peak shots':>10}")  # fmt: skip
-    for label, count, per, pages, b_wall, b_peak, runs, shots in rows:
+    for label, count, _per, pages, b_wall, b_peak, runs, shots in rows:
         first, rerun = runs[0], runs[1]
         bare_ps = pages / b_wall
         full_ps = first["totals"].get("pages", 0) / first["wall"]
