@@ -27,6 +27,7 @@ from monitor.models import (
     Target,
     utcnow,
 )
+from monitor.revisit import next_visit
 
 # Licence-display findings are kept as listings keyed <target url>#license_display-<kind>.
 LICENSE_KEY = "#license_display"
@@ -204,8 +205,8 @@ class Records:
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
             listing.etag, listing.last_modified = etag, last_modified
-            if not unchanged:  # changed or new: due every night again
-                listing.unchanged_streak, listing.next_visit = 0, None
+            if not unchanged:  # changed or new: due again next night (see monitor.revisit)
+                listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
             if target_id is not None:
                 listing.target_id = target_id
             s.flush()
@@ -227,7 +228,8 @@ class Records:
                 self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
                 lead.status, lead.updated_at = "rectified", utcnow()
                 updated = True
-            if lead is not None:
+            if lead is not None:  # a listing with a lead is watched every night
+                listing.next_visit = None
                 s.flush()
                 self._add_evidence(
                     s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
@@ -299,9 +301,7 @@ class Records:
 
     def mark_unchanged(self, urls: list[str], seen_at: datetime, max_days: float) -> None:
         """Listings fetched and found unchanged (or 304): seen now, and due again later the
-        longer they stay unchanged; one with an open lead stays due every night."""
-        from monitor.revisit import next_visit
-
+        longer they stay unchanged; one with a lead stays due every night."""
         if not urls:
             return
         with self.sessions.begin() as s:
@@ -313,10 +313,7 @@ class Records:
                     .where(Listing.url.in_(urls[i : i + 500]))
                 )
                 for listing_id, streak, status in rows:
-                    open_lead = status is not None and status not in REVIEWED + (
-                        "rectified",
-                        "removed",
-                    )
+                    watched = status is not None  # a listing with a lead: every night
                     streak = (streak or 0) + 1
                     updates.append(
                         {
@@ -324,7 +321,7 @@ class Records:
                             "unchanged_streak": streak,
                             "last_seen": seen_at,
                             "next_visit": None
-                            if open_lead
+                            if watched
                             else next_visit(seen_at, streak, max_days),
                         }
                     )

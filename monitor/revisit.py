@@ -1,9 +1,11 @@
 """When a known listing is due again: the revisit policy.
 
 List and index pages are not listings and are fetched every night (they bring new links,
-which are fetched at once); so is every listing with an open lead. A clean listing found
-unchanged waits 1, 2, 4 … nights, at most ``MONITOR_REVISIT_MAX_DAYS`` (the adaptive schedule of
-StormCrawler and Heritrix's revisit policies); any change brings it back to every night.
+which are fetched at once); so is every listing with a lead (open, rectified or under review:
+a violation may come back). A clean listing is due the night after it was fetched; found
+unchanged, it waits 2, 4 … nights, at most ``MONITOR_REVISIT_MAX_DAYS`` (the adaptive schedule
+of StormCrawler and Heritrix's revisit policies); any change brings it back to every night.
+A second run on the same night fetches only what is due (`monitor nightly --full`: all).
 """
 
 from __future__ import annotations
