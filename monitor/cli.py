@@ -125,7 +125,12 @@ def cmd_crawl(args) -> int:
             raise UserInputError(
                 str(config.path), None, f"no platform named {args.platform!r} under platforms"
             )
-        target = config.target(args.name) if args.name else None
+        from monitor.lexicon import load_lexicon
+        from monitor.targets import as_spec, find_target
+
+        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+        known = find_target(_records(config).sessions, args.name or args.url)
+        target = as_spec(known) if known is not None and known.url == args.url else None
         target = target or Target(
             name=args.name or args.url, url=args.url, kind=args.kind, platform=args.platform
         )

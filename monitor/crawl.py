@@ -146,7 +146,7 @@ def run_targets(
     if kind != "nightly":  # a one-off target goes into the table; nightly's come from it
         from monitor.targets import spec_row, upsert_targets
 
-        upsert_targets(records.sessions, [spec_row(t) for t in targets])
+        upsert_targets(records.sessions, [spec_row(t) for t in targets], insert_only=True)
 
     from scrapy.utils.reactor import install_reactor, is_reactor_installed
 

@@ -192,6 +192,11 @@ def test_imported_shops_are_crawled_by_nightly_and_managed_from_the_table(
         con.close()
         assert crawled == {"甲店": 3, "乙店": 3, "丙店": 0}
 
+        # a one-off crawl of a known shop's URL files under the shop, never renames it
+        assert cli("crawl", "--url", shops["甲"].url, config=config).returncode == 0
+        names = cli("targets", "list", "--format", "csv", config=config).stdout
+        assert "甲店" in names and f"\n{shops['甲'].url}," not in names
+
         # the same registry again updates by URL: no second row per shop
         assert cli("targets", "import", registry, config=config).returncode == 0
         listing = cli("targets", "list", "--format", "csv", config=config)

@@ -56,9 +56,10 @@ def check_rows(rows: list[dict], file: str) -> None:
         seen[row["url"]] = line
 
 
-def upsert_targets(sessions, rows: Iterable[dict]) -> tuple[int, int]:
+def upsert_targets(sessions, rows: Iterable[dict], insert_only: bool = False) -> tuple[int, int]:
     """Insert or update targets by URL (else by name) in one transaction. Returns (new, updated).
-    A row without "options" keeps the target's options; one without "enabled" keeps its state."""
+    A row without "options" keeps the target's options; one without "enabled" keeps its state.
+    ``insert_only``: known targets are left as they are (a one-off crawl of a known shop)."""
     with sessions.begin() as s:
         by_url, by_name = {}, {}
         for tid, name, url in s.execute(select(Target.id, Target.name, Target.url)):
@@ -76,7 +77,7 @@ def upsert_targets(sessions, rows: Iterable[dict]) -> tuple[int, int]:
                 values.setdefault("enabled", True)
                 inserts.append(values)
                 by_url[row["url"]] = by_name[row["name"]] = -1
-            elif tid > 0:
+            elif tid > 0 and not insert_only:
                 updates.append({"id": tid, **values})
         if inserts:
             s.execute(insert(Target), inserts)
