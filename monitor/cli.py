@@ -71,7 +71,7 @@ def warn_if_no_chromium(console, config, targets) -> None:
         )
 
 
-def _run(config, targets, kind: str) -> int:
+def _run(config, targets, kind: str, full: bool = False) -> int:
     from monitor.crawl import run_targets
 
     console = _console()
@@ -101,6 +101,7 @@ def _run(config, targets, kind: str) -> int:
             kind,
             on_target_done=lambda o: _print_outcome(console, o),
             on_progress=progress if status is not None else None,
+            full=full,
         )
     finally:
         if status is not None:
@@ -127,14 +128,26 @@ def cmd_crawl(args) -> int:
             raise UserInputError(
                 str(config.path), None, f"no platform named {args.platform!r} under platforms"
             )
-        target = config.target(args.name) if args.name else None
+        from monitor.lexicon import load_lexicon
+        from monitor.targets import as_spec, find_target
+
+        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+        known = find_target(_records(config).sessions, args.name or args.url)
+        target = as_spec(known) if known is not None and known.url == args.url else None
         target = target or Target(
             name=args.name or args.url, url=args.url, kind=args.kind, platform=args.platform
         )
     else:
-        target = config.target(args.target)
-        if target is None:
+        from monitor.lexicon import load_lexicon
+        from monitor.targets import as_spec, find_target, sync_config_targets
+
+        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+        records = _records(config)
+        sync_config_targets(records.sessions, config)
+        found = find_target(records.sessions, args.target)
+        if found is None:
             raise UserInputError(str(config.path), None, f"no target named {args.target!r}")
+        target = as_spec(found)
     return _run(config, [target], "crawl")
 
 
@@ -148,7 +161,13 @@ def cmd_nightly(args) -> int:
     config = _config(args)
     try:
         with RunLock(config.jobs_dir / "nightly.lock"):
-            return _run(config, [t for t in config.targets if t.enabled], "nightly")
+            from monitor.lexicon import load_lexicon
+            from monitor.targets import enabled_targets, sync_config_targets
+
+            load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+            records = _records(config)
+            sync_config_targets(records.sessions, config)  # the table is the list of targets
+            return _run(config, enabled_targets(records.sessions), "nightly", full=args.full)
     except AlreadyRunning as exc:
         print(f"已有夜间任务在运行，本次不启动 nightly refused: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
@@ -381,49 +400,20 @@ def cmd_runs(args) -> int:
 
 
 def cmd_targets(args) -> int:
-    from rich.markup import escape
-    from rich.table import Table
+    from monitor.targets import commands
 
     config = _config(args)
-    if args.targets_cmd == "import":
-        from monitor.targets_csv import read_targets_csv
-
-        rows = read_targets_csv(args.file)  # every row checked before anything is written
-        n = _records(config).import_targets(rows)
-        print(f"已导入 {n} 个监测对象 imported {n} target(s)")
-        return 0
     records = _records(config)
-    for t in config.targets:  # targets of the config file are listed too
-        records.ensure_target(t.name, t.url, t.kind, region=t.region, credit_code=t.credit_code)
-    labels = {"ok": "已亮照", "missing": "未亮照", "invalid": "信息有误", None: "未检查"}
-    table = Table(title="监测对象 targets")
-    for col in (
-        "名称",
-        "网址",
-        "类型",
-        "地区",
-        "登记信用代码",
-        "亮照状态",
-        "公示经营者",
-        "公示信用代码",
-        "ICP备案",
-        "检查时间(UTC)",
-    ):
-        table.add_column(col)
-    for target, entity in records.targets_with_entities():
-        table.add_row(
-            escape(target.name),
-            escape(target.url),
-            target.kind,
-            escape(target.region or ""),
-            target.credit_code or "",
-            labels[entity.status if entity else None],
-            escape(entity.operator or "") if entity else "",
-            (entity.credit_code or "") if entity else "",
-            escape(entity.icp or "") if entity else "",
-            f"{entity.seen_at:%Y-%m-%d %H:%M}" if entity else "",
-        )
-    _console().print(table)
+    if args.targets_cmd == "list":
+        commands.list_targets(records, config, args.format, _console())
+        return 0
+    if args.targets_cmd == "import":
+        message = commands.import_file(records, args.file)
+    elif args.targets_cmd == "remove":
+        message = commands.remove(records, args.key)
+    else:
+        message = commands.set_enabled(records, args.key, args.targets_cmd == "enable")
+    print(message)
     return 0
 
 
@@ -527,7 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd_crawl)
 
-    sub.add_parser("nightly", help="crawl every enabled target").set_defaults(func=cmd_nightly)
+    n = sub.add_parser("nightly", help="crawl every enabled target")
+    n.add_argument(
+        "--full", action="store_true", help="refetch every page (ignore the revisit schedule)"
+    )
+    n.set_defaults(func=cmd_nightly)
 
     s = sub.add_parser("scan", help="match a JSONL file of listings; one JSON line out per record")
     s.add_argument("file")
@@ -596,9 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tg = sub.add_parser("targets", help="targets, their licence display status, and CSV import")
     tsub = tg.add_subparsers(dest="targets_cmd", required=True)
-    tsub.add_parser("list")
+    q = tsub.add_parser("list")
+    q.add_argument("--format", choices=("table", "csv"), default="table")
     q = tsub.add_parser("import")
     q.add_argument("file")
+    for name in ("enable", "disable", "remove"):
+        tsub.add_parser(name).add_argument("key", help="target name or URL")
     tg.set_defaults(func=cmd_targets)
 
     sv = sub.add_parser("serve", help="the case-lookup web console")

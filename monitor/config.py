@@ -46,6 +46,7 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "max_page_bytes": ((int,), 10 * 1024 * 1024),
         "page_budget": ((int,), 5000),
         "depth_limit": ((int,), 100),
+        "revisit_max_days": ((int, float), 7),
         "download_timeout": ((int, float), 30),
         "user_agent": ((str,), "Mozilla/5.0 (compatible; marketplace-monitor/0.1)"),
     },

@@ -1,36 +1,26 @@
-"""Run the spiders over a set of targets as one recorded run (nightly, one-off or demo).
+"""Run a night's targets as one recorded run: one Scrapy crawl per spider kind, not per shop.
 
-Each target gets its own Scrapy crawler (its own stats, page budget and robots setting);
-``crawl.targets_at_once`` of them run together in one reactor. When all are done the run's
-statistics, per target and in all, go into its CrawlRun row, and the log into logs/run-N.log.
+All site targets are crawled by one Crawler of the ``site`` spider, all storefronts by one of
+``storefront`` (spiders looked up by Scrapy's spider loader), side by side in one reactor. Each
+request carries its target in meta; politeness is per shop through download slots, page budget
+and scope are enforced per target by middlewares, and per-target figures are recorded into the
+CrawlRun by the monitor.stats.TargetStats extension. The log goes to logs/run-N.log.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from monitor.config import Config, Target
 from monitor.records import Records
+from monitor.stats import COUNTERS  # noqa: F401 - the report's figures, re-exported
 
-COUNTERS = {
-    "pages": "response_received_count",
-    "listings": "monitor/listings",
-    "unchanged": "monitor/unchanged",
-    "flagged": "monitor/flagged",
-    "leads_new": "monitor/leads_new",
-    "leads_updated": "monitor/leads_updated",
-    "leads_removed": "monitor/leads_removed",
-    "evidence": "monitor/evidence_captured",
-    "offsite_filtered": "scope/filtered",
-    "screenshots": "monitor/screenshots",
-    "not_modified": "monitor/not_modified",
-    "leads_rectified": "monitor/leads_rectified",
-}
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,76 +49,47 @@ class RunReport:
         return out
 
 
-def _outcome(target: Target, stats: dict, failure: str | None) -> TargetOutcome:
-    counts = {name: int(stats.get(key, 0) or 0) for name, key in COUNTERS.items()}
-    errors = {
-        k.split("/", 2)[2]: int(v) for k, v in stats.items() if k.startswith("monitor/errors/")
-    }
-    counts["screenshot_failures"] = sum(
-        int(v) for k, v in stats.items() if k.startswith("monitor/screenshot_failed/")
-    )
-    start_failed = stats.get("monitor/start_failed")
-    storage = stats.get("monitor/storage_error")
-    reason = (
-        failure or (f"start page failed: {start_failed}" if start_failed else "") or (storage or "")
-    )
-    return TargetOutcome(target.name, target.url, not reason, reason, counts, errors)
-
-
-def jobdir_for(config: Config, target: Target) -> Path:
-    """Scrapy's JOBDIR for a target: kept while its crawl is unfinished, so a killed run resumes."""
-    import hashlib
-
-    slug = hashlib.sha256(f"{target.name}\n{target.url}".encode()).hexdigest()[:16]
-    return config.jobs_dir / slug
+def jobdir_for(config: Config, kind: str) -> Path:
+    """Scrapy's JOBDIR for a night's crawl of one spider kind: kept while it is unfinished, so a
+    killed run resumes (and what a page budget deferred is continued the next night)."""
+    return config.jobs_dir / kind
 
 
 def crawler_settings(
-    config: Config, run_id: int | None, log_path: Path | None, target: Target | None = None
+    config: Config,
+    run_id: int | None,
+    log_path: Path | None,
+    targets: list[Target] | None = None,
+    kind: str = "site",
 ):
     from scrapy.settings import Settings
+
+    from monitor.addon import settings_from_config
 
     # Always our settings module, wherever the command runs: get_project_settings() would look
     # for scrapy.cfg in the current folder and silently fall back to Scrapy's defaults.
     settings = Settings()
     settings.setmodule("monitor.settings", priority="project")
-    crawl = config.crawl
-    settings.setdict(
-        {
-            "MONITOR_CONFIG": str(config.path) if config.path else "",
-            "MONITOR_RUN_ID": run_id or 0,
-            "CONCURRENT_REQUESTS": crawl["concurrency"],
-            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["per_target_concurrency"],
-            "DOWNLOAD_DELAY": crawl["delay"],
-            "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
-            "ROBOTSTXT_OBEY": crawl["obey_robots"],
-            "DOWNLOAD_MAXSIZE": crawl["max_page_bytes"],
-            "CLOSESPIDER_PAGECOUNT": crawl["page_budget"],
-            "DEPTH_LIMIT": crawl["depth_limit"],
-            "DOWNLOAD_TIMEOUT": crawl["download_timeout"],
-            "USER_AGENT": crawl["user_agent"],
-        },
-        priority="cmdline",
-    )
-    if target is not None and target.obey_robots is not None:
-        settings.set("ROBOTSTXT_OBEY", target.obey_robots, priority="cmdline")
-    if target is not None and target.delay is not None:
-        settings.set("DOWNLOAD_DELAY", target.delay, priority="cmdline")
-    if target is not None and target.page_budget is not None:
-        settings.set("CLOSESPIDER_PAGECOUNT", target.page_budget, priority="cmdline")
-    if target is not None and config.jobs_dir is not None:
-        settings.set("JOBDIR", str(jobdir_for(config, target)), priority="cmdline")
-    if (
-        target is not None
-    ):  # rendering is available to every target (sites fall back to it when needed)
+    settings.setdict(settings_from_config(config), priority="cmdline")
+    settings.set("MONITOR_RUN_ID", run_id or 0, priority="cmdline")
+    targets = targets or []
+    if any(t.obey_robots for t in targets):  # the others opt out per request
+        settings.set("ROBOTSTXT_OBEY", True, priority="cmdline")
+    slots = {urlsplit(t.url).netloc: {"delay": t.delay} for t in targets if t.delay is not None}
+    if slots:
+        settings.set("DOWNLOAD_SLOTS", slots, priority="cmdline")
+    if targets and config.jobs_dir is not None:
+        settings.set("JOBDIR", str(jobdir_for(config, kind)), priority="cmdline")
+    if targets:  # rendering is available to every target (sites fall back to it when needed)
         from monitor.browser import find_chromium, playwright_settings
         from monitor.downloadermiddlewares.scope import origin
 
         executable = find_chromium(config.browser.get("executable_path"))
         if executable:
-            origins = {origin(target.url)} | {
+            origins = {origin(t.url) for t in targets} | {
                 (s, h, p)
-                for h in (target.allowed_hosts or [])
+                for t in targets
+                for h in (t.allowed_hosts or [])
                 for s, p in (("http", 80), ("https", 443))
             }
             settings.setdict(
@@ -157,12 +118,27 @@ def seal_evidence_heads(config, records, run_id: int) -> None:
         logging.getLogger(__name__).exception("Could not seal the evidence heads of run %s", run_id)
 
 
+def _outcome(name: str, url: str, figures: dict) -> TargetOutcome:
+    counts = {k: v for k, v in figures.items() if isinstance(v, int) and not isinstance(v, bool)}
+    for key in COUNTERS:
+        counts.setdefault(key, 0)
+    return TargetOutcome(
+        name,
+        figures.get("url", url),
+        bool(figures.get("crawled")),
+        figures.get("reason", ""),
+        counts,
+        dict(figures.get("errors") or {}),
+    )
+
+
 def run_targets(
     config: Config,
     targets: list[Target],
     kind: str,
     on_target_done: Callable[[TargetOutcome], None] | None = None,
     on_progress: Callable[[dict], None] | None = None,
+    full: bool = False,
 ) -> RunReport:
     """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -174,12 +150,14 @@ def run_targets(
         # Only the nightly run keeps resumable job state: a one-off may run beside it.
         config = dataclasses.replace(config, jobs_dir=None)
     records = Records(config.database_url)
+    if kind == "nightly":  # the caller holds the nightly lock: a nightly still "running" died
+        records.fail_stale_runs("nightly")
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     run_id, log_path = records.start_run(kind, config.logs_dir)
-    for t in targets:
-        records.ensure_target(
-            t.name, t.url, t.kind, platform=t.platform, region=t.region, credit_code=t.credit_code
-        )
+    if kind != "nightly":  # a one-off target goes into the table; nightly's come from it
+        from monitor.targets import spec_row, upsert_targets
+
+        upsert_targets(records.sessions, [spec_row(t) for t in targets], insert_only=True)
 
     from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
@@ -187,70 +165,44 @@ def run_targets(
     if not is_reactor_installed():  # before anything imports twisted's default reactor
         install_reactor(settings["TWISTED_REACTOR"], settings["ASYNCIO_EVENT_LOOP"])
     process = CrawlerProcess(settings)
-    from twisted.internet import defer, reactor
-
     from monitor.browser import find_chromium
-    from spiders.site import SiteSpider
-    from spiders.storefront import StorefrontSpider
 
-    outcomes: list[TargetOutcome] = []
-    running: dict = {}  # target name -> its crawler, for progress figures
-    semaphore = defer.DeferredSemaphore(max(1, config.crawl["targets_at_once"]))
     chromium = find_chromium(config.browser.get("executable_path"))
+    by_kind: dict[str, list[Target]] = {}
+    not_crawled: dict[str, dict] = {}
+    for t in targets:
+        if t.kind == "storefront" and chromium is None:
+            not_crawled[t.name] = {
+                "url": t.url,
+                "crawled": False,
+                "reason": "Chromium not found (install Debian's chromium or set browser.executable_path)",
+            }
+            continue
+        by_kind.setdefault(t.kind, []).append(
+            dataclasses.replace(t, render=bool(t.render and chromium))
+        )
     if chromium is None and any(t.kind == "storefront" or t.render for t in targets):
-        logging.getLogger(__name__).warning(
+        logger.warning(
             "Chromium not found: storefront targets cannot be crawled, "
             "site targets are crawled without rendering or screenshots"
         )
+    if not_crawled:
+        records.add_run_targets(run_id, not_crawled)
 
-    def finish(outcome: TargetOutcome) -> None:
-        outcomes.append(outcome)
-        if on_target_done:
-            on_target_done(outcome)
-
-    def crawl_one(target: Target):
-        if target.kind == "storefront" and chromium is None:
-            finish(
-                _outcome(
-                    target,
-                    {},
-                    "Chromium not found (install Debian's chromium or set browser.executable_path)",
-                )
-            )
-            return defer.succeed(None)
-        kwargs = {
-            "url": target.url,
-            "target": target.name,
-            "allowed_hosts": target.allowed_hosts or [],
-            "render": bool(target.render and chromium),
-        }
-        if target.kind == "site" and target.profile:
-            kwargs["profile"] = target.profile
-        spider_cls = SiteSpider
-        if target.kind == "storefront":
-            spider_cls = StorefrontSpider
-            kwargs["platform"] = config.platforms.get(target.platform or "", {})
-        crawler = Crawler(spider_cls, crawler_settings(config, run_id, log_path, target))
-        running[target.name] = crawler
-        d = process.crawl(crawler, **kwargs)
-
-        def done(result):
-            failure = None
-            if isinstance(result, Exception) or hasattr(result, "getErrorMessage"):
-                failure = getattr(result, "getErrorMessage", lambda: str(result))()
-                logging.getLogger(__name__).error("Target %s failed: %s", target.name, failure)
-            stats = crawler.stats.get_stats() if crawler.stats else {}
-            if stats.get("finish_reason") == "finished" and config.jobs_dir is not None:
-                # Complete: the next run starts afresh.
-                shutil.rmtree(jobdir_for(config, target), ignore_errors=True)
-            finish(_outcome(target, stats, failure))
-
-        d.addBoth(done)
-        return d
+    crawlers: list[Crawler] = []
+    for spider_kind, group in by_kind.items():
+        spider_cls = process.spider_loader.load(spider_kind)
+        settings = crawler_settings(config, run_id, log_path, group, spider_kind)
+        settings.set("MONITOR_FULL", full, priority="cmdline")
+        crawler = Crawler(spider_cls, settings)
+        crawlers.append(crawler)
+        process.crawl(crawler, targets=group).addErrback(
+            lambda failure, k=spider_kind: logger.error("The %s crawl failed: %s", k, failure)
+        )
 
     def report_progress() -> None:
-        totals = {"targets_done": len(outcomes), "targets": len(targets)}
-        for crawler in running.values():
+        totals = {"targets_done": 0, "targets": len(targets)}
+        for crawler in crawlers:
             stats = crawler.stats.get_stats() if crawler.stats else {}
             for name, key in COUNTERS.items():
                 totals[name] = totals.get(name, 0) + int(stats.get(key, 0) or 0)
@@ -262,43 +214,27 @@ def run_targets(
 
         ticker = LoopingCall(report_progress)
         ticker.start(1.0, now=False)
-    everything = defer.DeferredList([semaphore.run(crawl_one, t) for t in targets])
-    everything.addBoth(lambda _: reactor.callLater(0, reactor.stop))
-    process.start(stop_after_crawl=False)
+    process.start()  # returns when every crawl has finished
     if ticker is not None and ticker.running:
         ticker.stop()
 
-    order = {t.name: i for i, t in enumerate(targets)}
-    outcomes.sort(key=lambda o: order.get(o.name, 0))
-    exit_code = 0 if all(o.crawled for o in outcomes) and len(outcomes) == len(targets) else 1
-    report = RunReport(run_id, exit_code, log_path, outcomes)
-    status = (
-        "ok"
-        if exit_code == 0
-        else ("failed" if not any(o.crawled for o in outcomes) else "partial")
-    )
+    from monitor.jobstate import jobstate_for
+    from monitor.stats import TargetStats
+
+    for crawler in crawlers:
+        counts = crawler.get_extension(TargetStats) if crawler.extensions else None
+        state = jobstate_for(crawler) if crawler.settings.get("JOBDIR") else None
+        if state is not None and counts is not None and counts.finish_reason == "finished":
+            # Complete: the next run starts afresh, except where a page budget deferred pages.
+            state.finish(set(counts.incomplete))
+        elif state is not None:
+            state.close()
+
     seal_evidence_heads(config, records, run_id)
-    errors_total: dict = {}
-    for o in outcomes:
-        for k, v in o.errors.items():
-            errors_total[k] = errors_total.get(k, 0) + v
-    records.finish_run(
-        run_id,
-        status,
-        exit_code,
-        {
-            "totals": report.totals,
-            "errors": errors_total,
-            "targets": {
-                o.name: {
-                    "url": o.url,
-                    "crawled": o.crawled,
-                    "reason": o.reason,
-                    **o.counts,
-                    "errors": o.errors,
-                }
-                for o in outcomes
-            },
-        },
-    )
-    return report
+    run = records.close_run(run_id, [t.name for t in targets])
+    figures = run.stats["targets"]
+    outcomes = [_outcome(t.name, t.url, figures.get(t.name, {})) for t in targets]
+    if on_target_done is not None:
+        for o in outcomes:
+            on_target_done(o)
+    return RunReport(run_id, run.exit_code, log_path, outcomes)

@@ -1,25 +1,40 @@
 """What Scrapy components share: the configuration and records a crawler was started with.
 
-The crawl runner puts the config path into the MONITOR_CONFIG setting; plain `scrapy crawl`
-leaves it empty and gets the default config. Components call these instead of loading twice.
+The configuration is in the crawler's settings (MONITOR_*, written once by monitor.addon);
+components call these instead of loading config.yaml again. One Records (one session
+factory, one engine) per database in a process.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from monitor.config import Config, load_config
+from monitor.config import Config
 from monitor.records import Records
 
 
-@lru_cache(maxsize=4)
-def _config(path: str | None) -> Config:
-    return load_config(path)
-
-
 def crawler_config(crawler) -> Config:
-    return _config(crawler.settings.get("MONITOR_CONFIG") or None)
+    """The configuration as the crawler's settings hold it (targets live in the database)."""
+    s = crawler.settings
+    return Config(
+        path=Path(s.get("MONITOR_CONFIG")) if s.get("MONITOR_CONFIG") else None,
+        database_url=s.get("MONITOR_DATABASE_URL"),
+        evidence_dir=Path(s.get("MONITOR_EVIDENCE_DIR")),
+        lexicon_dir=Path(s.get("MONITOR_LEXICON_DIR")),
+        logs_dir=Path(s.get("MONITOR_LOGS_DIR")),
+        jobs_dir=Path(s.get("MONITOR_JOBS_DIR")) if s.get("MONITOR_JOBS_DIR") else None,
+        screenshots=s.getbool("MONITOR_SCREENSHOTS", True),
+        crawl=dict(s.getdict("MONITOR_CRAWL")),
+        browser=dict(s.getdict("MONITOR_BROWSER")),
+        platforms=dict(s.getdict("MONITOR_PLATFORMS")),
+    )
+
+
+@lru_cache(maxsize=8)
+def records_for(database_url: str) -> Records:
+    return Records(database_url)
 
 
 def crawler_records(crawler) -> Records:
-    return Records(crawler_config(crawler).database_url)
+    return records_for(crawler.settings.get("MONITOR_DATABASE_URL"))

@@ -82,10 +82,12 @@ class ListingGone:
 
 @dataclass
 class ListingSeen:
-    """A known listing that answered 304 Not Modified: seen in this run, nothing to redo."""
+    """A known listing that answered 304 Not Modified (or was not due for a visit tonight,
+    ``checked`` false): seen in this run, nothing to redo."""
 
     target: str
     url: str
+    checked: bool = True
 
 
 @dataclass

@@ -1,54 +1,81 @@
-"""What a crawl of one target has scheduled and finished, so a killed run resumes without loss.
+"""What a crawl has scheduled and finished, so a killed run resumes without loss.
 
 Scrapy's JOBDIR keeps the request queue and the seen-request fingerprints, but a request that
 was being downloaded or processed when the process was killed is neither in the queue nor
-done, and would never be fetched again. We append every URL the spider schedules to
-``scheduled.txt`` and every URL whose result is safely stored to ``done.txt`` (one line each,
-flushed at once); on resume the difference is requested again. Re-fetching is harmless: a
-listing that was already stored is recognised by its content hash and skipped.
+done, and would never be fetched again. Every request the spider schedules is appended to
+``scheduled.txt`` and every one whose result is safely stored to ``done.txt`` (one line each,
+``target<TAB>url``, written at once through a file kept open); on resume the difference is
+requested again. Re-fetching is harmless: a listing already stored is recognised by its content
+hash and skipped. A request a target's page budget deferred is never done, so it stays pending
+and the next night continues there.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+FILES = ("scheduled.txt", "done.txt")
 
 
 class JobState:
     def __init__(self, jobdir: str | Path) -> None:
         self.dir = Path(jobdir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._scheduled = None
-        self._done = None
+        self.resumed = (self.dir / "scheduled.txt").exists()
+        self._fds: dict[str, int] = {}
 
-    def _append(self, name: str, url: str) -> None:
-        fd = os.open(self.dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def _append(self, name: str, target: str, url: str) -> None:
+        fd = self._fds.get(name)
+        if fd is None:
+            fd = self._fds[name] = os.open(
+                self.dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+            )
+        line = f"{target.replace(chr(9), ' ')}\t{url}".replace("\n", " ") + "\n"
+        os.write(fd, line.encode("utf-8"))
+
+    def scheduled(self, target: str, url: str) -> None:
+        self._append("scheduled.txt", target, url)
+
+    def done(self, target: str, url: str) -> None:
+        self._append("done.txt", target, url)
+
+    def _read(self, name: str) -> set[tuple[str, str]]:
         try:
-            os.write(fd, (url.replace("\n", " ") + "\n").encode("utf-8"))
-        finally:
-            os.close(fd)
-
-    def scheduled(self, url: str) -> None:
-        self._append("scheduled.txt", url)
-
-    def done(self, url: str) -> None:
-        self._append("done.txt", url)
-
-    def _read(self, name: str) -> set[str]:
-        try:
-            return set((self.dir / name).read_text(encoding="utf-8", errors="replace").splitlines())
+            lines = (self.dir / name).read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return set()
+        return {tuple(line.split("\t", 1)) for line in lines if "\t" in line}
 
-    def pending(self) -> set[str]:
-        """URLs scheduled by an earlier, interrupted process and never finished."""
+    def pending(self) -> set[tuple[str, str]]:
+        """(target, url) scheduled by an earlier, interrupted process and never finished."""
         return self._read("scheduled.txt") - self._read("done.txt")
 
-    @property
-    def resumed(self) -> bool:
-        return (self.dir / "scheduled.txt").exists()
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def finish(self, incomplete: set[str]) -> None:
+        """The crawl ended: keep only what incomplete targets left pending (the next night
+        continues them with a fresh queue); with none, the job folder goes."""
+        self.close()
+        keep = sorted((t, u) for t, u in self.pending() if t in incomplete)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if keep:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "scheduled.txt").write_text(
+                "".join(f"{t}\t{u}\n" for t, u in keep), encoding="utf-8"
+            )
 
 
 def jobstate_for(crawler) -> JobState | None:
+    """One JobState per crawler (spider and pipelines share it)."""
     jobdir = crawler.settings.get("JOBDIR")
-    return JobState(jobdir) if jobdir else None
+    if not jobdir:
+        return None
+    state = getattr(crawler, "_monitor_jobstate", None)
+    if state is None:
+        state = crawler._monitor_jobstate = JobState(jobdir)
+    return state

@@ -46,6 +46,31 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
+class CleanText(TypeDecorator):
+    """Text as the web sends it, minus NUL (PostgreSQL refuses it in text: a hostile page's NUL
+    must not pass for a storage failure)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class Clipped(TypeDecorator):
+    """A bounded text column: NUL removed and the value cut to the column's length, so a long
+    price or header from a hostile page is stored (cut), never refused by the database."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        if not isinstance(value, str):
+            return value
+        value = value.replace("\x00", "")
+        return value[: self.impl.length] if self.impl.length else value
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -57,13 +82,15 @@ class Target(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    url: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text, index=True)  # targets are upserted by URL
     kind: Mapped[str] = mapped_column(String(20), default="site")
-    platform: Mapped[str | None] = mapped_column(String(100))
-    region: Mapped[str | None] = mapped_column(String(100))
-    credit_code: Mapped[str | None] = mapped_column(String(32))
+    platform: Mapped[str | None] = mapped_column(Clipped(100))
+    region: Mapped[str | None] = mapped_column(Clipped(100))
+    credit_code: Mapped[str | None] = mapped_column(Clipped(32))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # config.yaml's per-target crawl options: render, obey_robots, allowed_hosts, delay, page_budget
+    options: Mapped[dict | None] = mapped_column(JSON)
 
 
 class CrawlRun(Base):
@@ -91,16 +118,19 @@ class Listing(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     target_id: Mapped[int | None] = mapped_column(ForeignKey("targets.id"), index=True)
-    url: Mapped[str] = mapped_column(Text, unique=True)
-    title: Mapped[str] = mapped_column(Text, default="")
-    text: Mapped[str] = mapped_column(Text, default="")
-    price: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(CleanText, unique=True)
+    title: Mapped[str] = mapped_column(CleanText, default="")
+    text: Mapped[str] = mapped_column(CleanText, default="")
+    price: Mapped[str | None] = mapped_column(Clipped(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     http_status: Mapped[int | None] = mapped_column(Integer)
-    etag: Mapped[str | None] = mapped_column(String(200))
-    last_modified: Mapped[str | None] = mapped_column(String(100))
+    etag: Mapped[str | None] = mapped_column(Clipped(200))
+    last_modified: Mapped[str | None] = mapped_column(Clipped(100))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # revisit policy: nights in a row it was found unchanged, and when it is due again
+    unchanged_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_visit: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     target: Mapped[Target | None] = relationship()
 
@@ -120,7 +150,7 @@ class Lead(Base):
     # deleted evidence rows no longer agree with it.
     evidence_head: Mapped[str | None] = mapped_column(String(64))
     evidence_count: Mapped[int] = mapped_column(Integer, default=0)
-    case_no: Mapped[str | None] = mapped_column(String(64))
+    case_no: Mapped[str | None] = mapped_column(Clipped(64))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -138,10 +168,10 @@ class LeadEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    reviewer: Mapped[str] = mapped_column(String(100))
+    reviewer: Mapped[str] = mapped_column(Clipped(100))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(CleanText)
 
     lead: Mapped[Lead] = relationship(back_populates="events")
 
@@ -172,14 +202,14 @@ class EntityRecord(Base):
     __tablename__ = "entity_records"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    operator: Mapped[str | None] = mapped_column(String(200))
-    credit_code: Mapped[str | None] = mapped_column(String(32))
-    icp: Mapped[str | None] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(64))
-    address: Mapped[str | None] = mapped_column(Text)
+    operator: Mapped[str | None] = mapped_column(Clipped(200))
+    credit_code: Mapped[str | None] = mapped_column(Clipped(32))
+    icp: Mapped[str | None] = mapped_column(Clipped(64))
+    phone: Mapped[str | None] = mapped_column(Clipped(64))
+    address: Mapped[str | None] = mapped_column(CleanText)
     status: Mapped[str] = mapped_column(String(20))  # ok | missing | invalid
     problems: Mapped[list] = mapped_column(JSON, default=list)
     pages: Mapped[list] = mapped_column(JSON, default=list)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.db import session_factory
@@ -27,6 +27,10 @@ from monitor.models import (
     Target,
     utcnow,
 )
+from monitor.revisit import next_visit
+
+# Licence-display findings are kept as listings keyed <target url>#license_display-<kind>.
+LICENSE_KEY = "#license_display"
 
 # Statuses a reviewer set by hand; the crawler does not move a lead out of them.
 REVIEWED = ("dismissed", "case")
@@ -93,6 +97,54 @@ class Records:
                 utcnow(),
             )
 
+    def fail_stale_runs(self, kind: str) -> int:
+        """Runs of ``kind`` still marked running: the caller holds the lock for that kind, so
+        they died (killed, power cut, database lost) and are marked failed."""
+        with self.sessions.begin() as s:
+            stale = list(
+                s.scalars(
+                    select(CrawlRun).where(CrawlRun.kind == kind, CrawlRun.status == "running")
+                )
+            )
+            for run in stale:
+                run.status, run.exit_code, run.finished_at = "failed", -1, utcnow()
+                run.stats = {**(run.stats or {}), "reason": "the run died before it finished"}
+            return len(stale)
+
+    def add_run_targets(self, run_id: int, targets: dict[str, dict]) -> None:
+        """Merge per-target figures and outcomes into the run's stats (one crawl may be one of
+        several in a run: site and storefront targets are crawled by their own spiders)."""
+        with self.sessions.begin() as s:
+            run = s.get(CrawlRun, run_id)
+            stats = dict(run.stats or {})
+            stats["targets"] = {**stats.get("targets", {}), **targets}
+            run.stats = stats
+
+    def close_run(self, run_id: int, expected: list[str] | None = None) -> CrawlRun:
+        """Totals, errors, status and exit code from the per-target figures; a target that was
+        expected but never reported is not crawled. Exit 1 when any target was not crawled."""
+        with self.sessions.begin() as s:
+            run = s.get(CrawlRun, run_id)
+            targets = dict((run.stats or {}).get("targets", {}))
+            for name in expected or []:
+                targets.setdefault(
+                    name, {"crawled": False, "reason": "the crawl stopped before this target"}
+                )
+            totals: dict[str, int] = {}
+            errors: dict[str, int] = {}
+            for figures in targets.values():
+                for key, value in figures.items():
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        totals[key] = totals.get(key, 0) + value
+                for key, value in (figures.get("errors") or {}).items():
+                    errors[key] = errors.get(key, 0) + value
+            crawled = [bool(t.get("crawled")) for t in targets.values()]
+            exit_code = 0 if all(crawled) else 1
+            run.status = "ok" if all(crawled) else ("partial" if any(crawled) else "failed")
+            run.exit_code, run.finished_at = exit_code, utcnow()
+            run.stats = {"totals": totals, "errors": errors, "targets": targets}
+            return run
+
     def runs(self, limit: int = 20) -> list[CrawlRun]:
         with self.sessions() as s:
             return list(s.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)))
@@ -106,6 +158,16 @@ class Records:
     def listing_hash(self, url: str) -> str | None:
         with self.sessions() as s:
             return s.scalar(select(Listing.content_hash).where(Listing.url == url))
+
+    def listing_hashes(self, target_name: str) -> dict[str, str]:
+        """{url: content hash} of a target's known listings."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Listing.content_hash)
+                .join(Target, Listing.target_id == Target.id)
+                .where(Target.name == target_name)
+            )
+            return {url: chash for url, chash in rows}
 
     def previous_manifest(self, url: str) -> str | None:
         """The newest manifest sha256 captured for this listing URL, to chain the next one to."""
@@ -154,6 +216,8 @@ class Records:
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
             listing.etag, listing.last_modified = etag, last_modified
+            if not unchanged:  # changed or new: due again next night (see monitor.revisit)
+                listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
             if target_id is not None:
                 listing.target_id = target_id
             s.flush()
@@ -175,7 +239,8 @@ class Records:
                 self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
                 lead.status, lead.updated_at = "rectified", utcnow()
                 updated = True
-            if lead is not None:
+            if lead is not None:  # a listing with a lead is watched every night
+                listing.next_visit = None
                 s.flush()
                 self._add_evidence(
                     s,
@@ -188,6 +253,54 @@ class Records:
                     timestamp_status,
                 )
             return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
+
+    def save_clean_listings(self, rows: list[dict]) -> list[dict]:
+        """Record many clean (unflagged) listings in one transaction: new ones inserted, known
+        ones updated in bulk. A row whose listing has a lead is returned untouched: it goes
+        through :meth:`save_listing` (rectification needs its lead and evidence)."""
+        if not rows:
+            return []
+        with self.sessions.begin() as s:
+            urls = [r["url"] for r in rows]
+            known: dict[str, tuple[int, bool, str]] = {}
+            for i in range(0, len(urls), 500):
+                for listing_id, url, lead_id, chash in s.execute(
+                    select(Listing.id, Listing.url, Lead.id, Listing.content_hash)
+                    .outerjoin(Lead, Lead.listing_id == Listing.id)
+                    .where(Listing.url.in_(urls[i : i + 500]))
+                ):
+                    known[url] = (listing_id, lead_id is not None, chash)
+            inserts, updates, with_lead, batch_urls = [], [], [], set()
+            for r in rows:
+                if r["url"] in batch_urls:
+                    continue  # the same URL twice in a batch: the first stands for tonight
+                batch_urls.add(r["url"])
+                chash = content_hash(r["title"], r["text"], r["price"])
+                values = {
+                    "url": r["url"],
+                    "target_id": r["target_id"],
+                    "title": r["title"],
+                    "text": r["text"],
+                    "price": r["price"],
+                    "content_hash": chash,
+                    "http_status": r["status"],
+                    "last_seen": r["seen_at"],
+                    "etag": r.get("etag"),
+                    "last_modified": r.get("last_modified"),
+                    "unchanged_streak": 0,
+                    "next_visit": next_visit(r["seen_at"], 1, 7),
+                }
+                if r["url"] not in known:
+                    inserts.append({**values, "first_seen": r["seen_at"]})
+                elif known[r["url"]][1]:
+                    with_lead.append(r)
+                else:
+                    updates.append({"id": known[r["url"]][0], **values})
+            if inserts:
+                s.execute(insert(Listing), inserts)
+            if updates:
+                s.execute(update(Listing), updates)
+        return with_lead
 
     @staticmethod
     def _add_evidence(
@@ -226,16 +339,65 @@ class Records:
             )
         return status is not None and status not in REVIEWED + ("rectified", "removed")
 
-    def validators(self, target_name: str) -> dict[str, tuple[str | None, str | None]]:
-        """ETag and Last-Modified of the target's known listings, for conditional requests."""
+    def validators(self, target_names) -> dict[str, tuple[str | None, str | None]]:
+        """ETag and Last-Modified of the targets' known listings, for conditional requests."""
+        names = [target_names] if isinstance(target_names, str) else list(target_names)
+        out: dict[str, tuple[str | None, str | None]] = {}
         with self.sessions() as s:
-            rows = s.execute(
-                select(Listing.url, Listing.etag, Listing.last_modified)
-                .join(Target, Listing.target_id == Target.id)
-                .where(Target.name == target_name)
-                .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
-            )
-            return {url: (etag, lm) for url, etag, lm in rows}
+            for i in range(0, len(names), 500):
+                rows = s.execute(
+                    select(Listing.url, Listing.etag, Listing.last_modified)
+                    .join(Target, Listing.target_id == Target.id)
+                    .where(Target.name.in_(names[i : i + 500]))
+                    .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
+                )
+                out.update((url, (etag, lm)) for url, etag, lm in rows)
+        return out
+
+    def not_due(self, target_names, now: datetime) -> set[str]:
+        """The targets' listing URLs whose next visit is after ``now`` (revisit policy)."""
+        names = list(target_names)
+        out: set[str] = set()
+        with self.sessions() as s:
+            for i in range(0, len(names), 500):
+                out.update(
+                    s.scalars(
+                        select(Listing.url)
+                        .join(Target, Listing.target_id == Target.id)
+                        .where(Target.name.in_(names[i : i + 500]))
+                        .where(Listing.next_visit > now)
+                    )
+                )
+        return out
+
+    def mark_unchanged(self, urls: list[str], seen_at: datetime, max_days: float) -> None:
+        """Listings fetched and found unchanged (or 304): seen now, and due again later the
+        longer they stay unchanged; one with a lead stays due every night."""
+        if not urls:
+            return
+        with self.sessions.begin() as s:
+            updates = []
+            for i in range(0, len(urls), 500):
+                rows = s.execute(
+                    select(Listing.id, Listing.unchanged_streak, Lead.status)
+                    .outerjoin(Lead, Lead.listing_id == Listing.id)
+                    .where(Listing.url.in_(urls[i : i + 500]))
+                )
+                for listing_id, streak, status in rows:
+                    watched = status is not None  # a listing with a lead: every night
+                    streak = (streak or 0) + 1
+                    updates.append(
+                        {
+                            "id": listing_id,
+                            "unchanged_streak": streak,
+                            "last_seen": seen_at,
+                            "next_visit": None
+                            if watched
+                            else next_visit(seen_at, streak, max_days),
+                        }
+                    )
+            if updates:
+                s.execute(update(Listing), updates)
 
     def mark_removed(
         self,
@@ -273,9 +435,9 @@ class Records:
             )
             return lead.id
 
-    def target_registered_code(self, name: str) -> str | None:
+    def target_by_name(self, name: str) -> Target | None:
         with self.sessions() as s:
-            return s.scalar(select(Target.credit_code).where(Target.name == name))
+            return s.scalar(select(Target).where(Target.name == name))
 
     def archive_entity(
         self,
@@ -320,30 +482,29 @@ class Records:
                 out.append((target, latest))
             return out
 
-    def import_targets(self, rows: list[dict]) -> int:
-        """Insert or update targets in one transaction (all or nothing)."""
-        with self.sessions.begin() as s:
-            for row in rows:
-                target = s.scalar(select(Target).where(Target.name == row["name"]))
-                if target is None:
-                    target = Target(name=row["name"])
-                    s.add(target)
-                target.url, target.kind = row["url"], row.get("kind") or "site"
-                target.region, target.credit_code = (
-                    row.get("region") or None,
-                    row.get("credit_code") or None,
-                )
-                target.enabled = row.get("enabled", True)
-        return len(rows)
+    def open_license_leads(self, target_id: int) -> list[str]:
+        """Keys of the target's licence-display leads that are still open."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Lead.status)
+                .join(Lead, Lead.listing_id == Listing.id)
+                .where(Listing.target_id == target_id)
+                .where(Listing.url.contains(LICENSE_KEY))
+            )
+            return [
+                url for url, status in rows if status not in REVIEWED + ("rectified", "removed")
+            ]
 
     def missing_listings(self, target_name: str, seen: set[str]) -> list[str]:
-        """URLs of the target's listings with an open lead that a complete crawl did not see."""
+        """URLs of the target's listings with an open lead that a complete crawl did not see.
+        Licence findings are not listings: they are judged by the licence pipeline."""
         with self.sessions() as s:
             rows = s.execute(
                 select(Listing.url, Lead.status)
                 .join(Lead, Lead.listing_id == Listing.id)
                 .join(Target, Listing.target_id == Target.id)
                 .where(Target.name == target_name)
+                .where(Listing.url.not_like(f"%{LICENSE_KEY}%"))
             )
             return [
                 url

@@ -1,33 +1,30 @@
 """Scrapy settings for the monitor (scrapy.cfg: default = monitor.settings).
 
-The crawl runner (monitor.crawl) overrides concurrency, politeness and the config path from
-config.yaml; plain `scrapy crawl site -a url=URL` uses these defaults and the default config.
+Concurrency, politeness, robots, size and depth limits come from config.yaml, written once into
+the crawler's settings by monitor.addon (the runner for `monitor crawl`/`nightly`, ConfigAddon
+for plain `scrapy crawl site -a url=URL`): one source, so both crawl alike. `-s` still overrides.
 """
 
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
 
-ROBOTSTXT_OBEY = True
-CONCURRENT_REQUESTS = 16
-CONCURRENT_REQUESTS_PER_DOMAIN = 4
-DOWNLOAD_DELAY = 0
-DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
-DEPTH_LIMIT = 20
-CLOSESPIDER_PAGECOUNT = 5000
+# A page yields a listing and its licence findings: Scrapy's default of 100 parallel item
+# slots per response costs 100 asyncio tasks per page for nothing.
+CONCURRENT_ITEMS = 4
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
-USER_AGENT = "Mozilla/5.0 (compatible; marketplace-monitor/0.1)"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
+    "monitor.downloadermiddlewares.revisit.RevisitMiddleware": 52,
+    "monitor.downloadermiddlewares.budget.TargetBudgetMiddleware": 55,
     "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
     "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
@@ -40,7 +37,24 @@ ITEM_PIPELINES = {
     "pipelines.license.LicensePipeline": 900,
 }
 
-# Path of config.yaml (database, evidence folder, lexicon); empty: the default config.
+ADDONS = {"monitor.addon.ConfigAddon": 0}
+EXTENSIONS = {"monitor.stats.TargetStats": 0}
+
+# One crawl for many shops: each shop (host:port) is a download slot with its own concurrency
+# and delay (CONCURRENT_REQUESTS_PER_DOMAIN, DOWNLOAD_DELAY, AutoThrottle); breadth first
+# within a shop, so a deep branch or a trap cannot spend the budget before the listings.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+MONITOR_PAGE_BUDGET = 5000
+# Revisit policy (monitor.revisit): a clean unchanged listing waits longer each night it stays
+# unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
+MONITOR_REVISIT_MAX_DAYS = 7
+MONITOR_FULL = False
+# Trap signatures (monitor.traps): distinct query strings followed per path and parameter names.
+MONITOR_TRAP_MAX_VARIANTS = 200
+
+# Path of config.yaml (database, evidence folder, lexicon); empty: $MONITOR_CONFIG or the default.
 MONITOR_CONFIG = ""
 MONITOR_RUN_ID = 0
 

@@ -200,7 +200,9 @@ class EvidencePipeline:
                 notes=notes or None,
             )
         except (OSError, SQLAlchemyError) as exc:
-            raise stop_for_storage_error(self.crawler, "writing evidence", exc, item.url) from None
+            raise stop_for_storage_error(
+                self.crawler, "writing evidence", exc, item.url, item.target
+            ) from None
         item.manifest_path = str(manifest.path)
         item.manifest_sha256 = manifest.sha256
         item.previous_sha256 = previous

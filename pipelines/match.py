@@ -9,6 +9,7 @@ from monitor.items import ListingItem
 from monitor.jobstate import jobstate_for
 from monitor.lexicon import matcher_for
 from monitor.records import content_hash
+from monitor.stats import TargetStats
 
 
 class MatchPipeline:
@@ -24,31 +25,31 @@ class MatchPipeline:
         return cls(
             matcher_for(config.lexicon_dir),
             crawler_records(crawler),
-            crawler.stats,
+            TargetStats.of(crawler),
             jobstate_for(crawler),
         )
 
     def process_item(self, item, spider=None):
         if not isinstance(item, ListingItem):
             return item
-        self.stats.inc_value(
-            "monitor/listings" if item.kind == "listing" else "monitor/pages_matched"
+        self.stats.inc(
+            item.target, "monitor/listings" if item.kind == "listing" else "monitor/pages_matched"
         )
         known = self.records.listing_hash(item.url)
         if known is not None and known == content_hash(item.title, item.text, item.price):
             item.unchanged = True
-            self.stats.inc_value("monitor/unchanged")
+            self.stats.inc(item.target, "monitor/unchanged")
             return item
         result = self.matcher.match({"title": item.title, "text": item.text})
         item.categories = result.categories
         item.hits = [h.as_dict() for h in result.hits]
         if result.flagged:
-            self.stats.inc_value("monitor/flagged")
+            self.stats.inc(item.target, "monitor/flagged")
         elif known is not None:
             item.open_lead = self.records.open_lead(item.url)
         if item.kind == "page" and not result.flagged and not item.open_lead:
             # a page that is not a listing is kept only for wording of its own
             if self.jobstate is not None:
-                self.jobstate.done(item.url)
+                self.jobstate.done(item.target, item.url)
             raise DropItem("page without violation wording", log_level="DEBUG")
         return item

@@ -58,16 +58,21 @@ class CallbackErrorsMiddleware:
     and mark the target not crawled when it was the start page's, so a page that breaks the
     parser is reported rather than leaving the run "crawled, 0 listings"."""
 
-    def __init__(self, stats) -> None:
-        self.stats = stats
+    def __init__(self, counts) -> None:
+        self.counts = counts
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.stats)
+        from monitor.stats import TargetStats
+
+        return cls(TargetStats.of(crawler))
 
     def process_spider_exception(self, response, exception, spider=None):
+        from monitor.stats import target_of
+
         kind = f"callback_{type(exception).__name__}"
-        self.stats.inc_value(f"monitor/errors/{kind}")
-        if response.meta.get("start") and not self.stats.get_value("monitor/start_failed"):
-            self.stats.set_value("monitor/start_failed", kind)
+        target = target_of(response)
+        self.counts.inc(target, f"monitor/errors/{kind}")
+        if response.meta.get("start") and target:
+            self.counts.fail(target, f"start page failed: {kind}")
         return None  # Scrapy logs it and goes on with the crawl

@@ -1,6 +1,6 @@
 """The site spider: crawl one self-built shop and yield its product pages as listings.
 
-    scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME]
+    scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME] [-a profile=NAME]
 
 Follows links on the target only (TargetScopeMiddleware enforces it). Each page is parsed
 once and read by :mod:`monitor.extract` (structured data, page state, platform profiles, the
@@ -23,6 +23,8 @@ from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from monitor.config import Target
+from monitor.downloadermiddlewares.budget import BudgetDeferred
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.downloadermiddlewares.scope import origin
 from monitor.extract import Page, Reading, page_wording, read
@@ -32,39 +34,19 @@ from monitor.extract.profiles import load_profiles
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
+from monitor.stats import TargetStats
+from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
 from spiders.feeds import FEED_EXPORTERS
 
-SKIP_EXTENSIONS = [
-    "jpg",
-    "jpeg",
-    "png",
-    "gif",
-    "webp",
-    "svg",
-    "ico",
-    "css",
-    "js",
-    "pdf",
-    "zip",
-    "rar",
-    "mp4",
-    "mp3",
-    "avi",
-    "mov",
-    "exe",
-    "apk",
-    "woff",
-    "woff2",
-    "ttf",
-    "xls",
-    "xlsx",
-    "doc",
-    "docx",
-]
-
 
 class SiteSpider(scrapy.Spider):
+    """One crawl for many shops: every request carries its target's name in ``meta["target"]``;
+    scope, page budget and politeness are enforced per target by middlewares and download slots.
+
+    ``scrapy crawl site -a url=URL [-a target=NAME]`` crawls one shop; the runner passes
+    ``targets`` (monitor.config.Target objects) to crawl all of a night's shops at once."""
+
     name = "site"
     custom_settings = {
         # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
@@ -82,23 +64,46 @@ class SiteSpider(scrapy.Spider):
         render: str | bool = False,
         profile: str | None = None,
         explain: str | bool = False,
+        targets: list | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not url:
-            raise ValueError("the site spider needs a start URL: scrapy crawl site -a url=URL")
-        self.start_url = url
-        self.target_name = target or urlsplit(url).hostname or url
-        if isinstance(allowed_hosts, str):
-            allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
-        self.allowed_hosts = allowed_hosts or []
-        self.render = str(render).lower() in ("1", "true", "yes")
-        self.profile = profile or None  # a platform/shop-system profile name; else detected
+        if targets is None:
+            if not url:
+                raise ValueError("the site spider needs a start URL: scrapy crawl site -a url=URL")
+            if isinstance(allowed_hosts, str):
+                allowed_hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()]
+            targets = [
+                Target(
+                    name=target or urlsplit(url).hostname or url,
+                    url=url,
+                    allowed_hosts=allowed_hosts or None,
+                    render=str(render).lower() in ("1", "true", "yes"),
+                    profile=profile or None,
+                )
+            ]
         load_profiles()  # a broken profile file stops the crawl here, in one line, not per page
         self.explain = str(explain).lower() in ("1", "true", "yes")
-        self.links = LinkExtractor(deny_extensions=SKIP_EXTENSIONS, unique=True)
+        self.targets: dict[str, Target] = {t.name: t for t in targets}
+        # targets rendered in Chromium (configured, or found to build their pages by script)
+        self.rendering: set[str] = {t.name for t in targets if t.render}
+        # deny_extensions defaults to Scrapy's IGNORED_EXTENSIONS (images, media, archives, office)
+        self.links = LinkExtractor(unique=True)
 
     handle_httpstatus_list = [304]
+
+    @property
+    def target_name(self) -> str:
+        """The target of a one-shop crawl (plain `scrapy crawl site -a url=URL`)."""
+        return next(iter(self.targets))
+
+    @property
+    def start_url(self) -> str:
+        return self.targets[self.target_name].url
+
+    @staticmethod
+    def target_of(response_or_request) -> str:
+        return response_or_request.meta["target"]
 
     @property
     def jobstate(self):
@@ -106,9 +111,14 @@ class SiteSpider(scrapy.Spider):
             self._jobstate = jobstate_for(self.crawler)
         return self._jobstate
 
-    def request(self, url: str, **kwargs) -> scrapy.Request:
-        """Every request of the crawl goes through here, so a killed run can find it again."""
-        meta = {"playwright": self.render, **kwargs.pop("meta", {})}
+    def request(self, url: str, target: str, **kwargs) -> scrapy.Request:
+        """Every request of the crawl goes through here: it carries its target, and is written to
+        the job state so a killed run can find it again."""
+        meta = {"playwright": target in self.rendering, **kwargs.pop("meta", {}), "target": target}
+        # one download slot per shop (host and port): its own concurrency and delay
+        meta.setdefault("download_slot", urlsplit(url).netloc)
+        if self.targets[target].obey_robots is False:
+            meta["dont_obey_robotstxt"] = True
         if meta["playwright"] and "playwright_page_methods" not in meta:
             from scrapy_playwright.page import PageMethod
 
@@ -117,7 +127,7 @@ class SiteSpider(scrapy.Spider):
             # content that script fetches after the load event: wait for the network to go quiet
             meta["playwright_page_methods"] = [PageMethod(settle_network)]
         if self.jobstate is not None:
-            self.jobstate.scheduled(url)
+            self.jobstate.scheduled(target, url)
         return scrapy.Request(
             url,
             callback=kwargs.pop("callback", self.parse),
@@ -126,32 +136,49 @@ class SiteSpider(scrapy.Spider):
             **kwargs,
         )
 
+    def start_request(self, target: Target, resumed: bool) -> scrapy.Request:
+        # Filtered like any request, so a link back to the home page does not fetch it again;
+        # a resumed crawl's seen-set already holds it, so there it must be let through.
+        return self.request(target.url, target.name, dont_filter=resumed, meta={"start": True})
+
     async def start(self):
-        if self.jobstate is not None and self.jobstate.resumed:
+        resumed = self.jobstate is not None and self.jobstate.resumed
+        if resumed:
             pending = sorted(self.jobstate.pending())
             self.logger.info(
                 "Resuming: %d request(s) in flight when the last run stopped", len(pending)
             )
-            for url in pending:
-                yield self.request(url, dont_filter=True)
-        yield self.request(self.start_url, dont_filter=True, meta={"start": True})
+            for target, url in pending:
+                if target in self.targets:
+                    yield self.request(url, target, dont_filter=True)
+        for target in self.targets.values():
+            yield self.start_request(target, resumed)
 
     def parse(self, response):
         if response.status == 304:
-            self.crawler.stats.inc_value("monitor/not_modified")
-            yield ListingSeen(self.target_name, response.url)
+            due = "not_due" not in response.flags  # see ConditionalRequestMiddleware
+            key = "monitor/not_modified" if due else "monitor/not_due"
+            TargetStats.of(self.crawler).inc(self.target_of(response), key)
+            yield ListingSeen(self.target_of(response), response.url, checked=due)
             return
         if not isinstance(response, TextResponse):
-            self.done(response.url)
+            self.done(response)
             return
+        target = self.target_of(response)
         page = Page.from_response(response)
-        reading = read(page, response.url, response.meta.get("profile") or self.profile)
+        reading = read(
+            page, response.url, response.meta.get("profile") or self.targets[target].profile
+        )
         if self.needs_rendering(response, reading):
-            self.render = True  # the shop builds its pages with script: render from now on
+            # the shop builds its pages with script: render it from now on
+            self.rendering.add(target)
             self.crawler.stats.inc_value("monitor/render_fallback")
             self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
             yield self.request(
-                response.url, dont_filter=True, meta={"start": response.meta.get("start", False)}
+                response.url,
+                target,
+                dont_filter=True,
+                meta={"start": response.meta.get("start", False)},
             )
             return
         self.record(reading, response)
@@ -159,7 +186,7 @@ class SiteSpider(scrapy.Spider):
         if info.found or response.meta.get("start"):
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield LicensePage(
-                self.target_name,
+                target,
                 response.url,
                 info,
                 response.status,
@@ -168,59 +195,90 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 start=bool(response.meta.get("start")),
             )
-        on_target = 0
+        followed = 0
         # A list's goods are yielded before its other links, each to become a listing from its
         # own page. (Not with a raised request priority: with JOBDIR, a run killed by SIGKILL
         # then resumed lost listings queued at another priority - tests/test_nightly.py.)
-        for product in reading.candidates:
-            url = response.urljoin(product.url) if product.url else ""
-            if url and self.on_target(url):
-                on_target += 1
-                yield self.request(url)
-        for link in self.links.extract_links(response):
-            url = response.urljoin(link.url)
-            on_target += self.on_target(url)
-            yield self.request(url)
+        candidates = [response.urljoin(p.url) for p in reading.candidates if p.url]
+        for request in self.follow(response, candidates):
+            followed += 1
+            yield request
+        for request in self.follow(
+            response, (response.urljoin(link.url) for link in self.links.extract_links(response))
+        ):
+            followed += 1
+            yield request
         item = self.item(response, reading, page)
-        if response.meta.get("start") and reading.listing is None and not on_target:
+        if response.meta.get("start") and reading.listing is None and not followed:
             # nothing to crawl: the target must not be reported as crawled with 0 listings
-            self.crawler.stats.set_value("monitor/start_failed", "no links or listings")
+            TargetStats.of(self.crawler).fail(target, "start page: no links or listings")
         if item is not None:
             yield item  # the store pipeline marks it done once it is written
         else:
-            self.done(response.url)
-
-    def on_target(self, url: str) -> bool:
-        """Whether a link stays on the target (the scope middleware has the last word)."""
-        o = origin(url)
-        return o == origin(self.start_url) or o[1] in {h.lower() for h in self.allowed_hosts}
+            self.done(response)
 
     def record(self, reading: Reading, response) -> None:
         """Count how the page was read, so a run on a new shop shows at once how it went."""
-        stats = self.crawler.stats
-        stats.inc_value(f"monitor/page_kind/{reading.kind}")
+        counts = TargetStats.of(self.crawler)
+        target = self.target_of(response)
+        counts.inc(target, f"monitor/page_kind/{reading.kind}")
         if reading.listing is not None:
-            stats.inc_value(f"monitor/source/{reading.listing.source}")
+            counts.inc(target, f"monitor/source/{reading.listing.source}")
         if reading.profile:
-            stats.inc_value(f"monitor/profile/{reading.profile}")
+            counts.inc(target, f"monitor/profile/{reading.profile}")
         for kind in reading.errors:
-            stats.inc_value(f"monitor/errors/{kind}")
+            counts.inc(target, f"monitor/errors/{kind}")
         if reading.candidates:
-            stats.inc_value("monitor/list_candidates", len(reading.candidates))
+            counts.inc(target, "monitor/list_candidates", len(reading.candidates))
         self.crawler.signals.send_catch_log(
             page_read, reading=reading, url=response.url, spider=self
         )
         self.logger.debug("%s", explain_line(reading, response.url))
 
-    def done(self, url: str) -> None:
+    def follow(self, response, urls):
+        """Requests for the page's links that stay on its target and are no trap: off-site links
+        and trap signatures are dropped here, at the cost of reading their URL."""
+        target = self.target_of(response)
+        spec = self.targets[target]
+        origins = self.origins(spec)
+        counts = TargetStats.of(self.crawler)
+        for url in urls:
+            if origin(url) not in origins and urlsplit(url).hostname not in (
+                spec.allowed_hosts or ()
+            ):
+                counts.inc(target, "scope/filtered")
+                continue
+            if not self.traps.allow(target, url):
+                counts.inc(target, "monitor/traps_cut")
+                continue
+            yield self.request(url, target)
+
+    def origins(self, spec: Target) -> set:
+        if not hasattr(self, "_origins"):
+            self._origins: dict[str, set] = {}
+        if spec.name not in self._origins:
+            self._origins[spec.name] = {origin(spec.url)}
+        return self._origins[spec.name]
+
+    @property
+    def traps(self) -> TrapFilter:
+        if not hasattr(self, "_traps"):
+            self._traps = TrapFilter(self.crawler.settings.getint("MONITOR_TRAP_MAX_VARIANTS", 200))
+        return self._traps
+
+    def done(self, response_or_request) -> None:
         if self.jobstate is not None:
-            self.jobstate.done(url)
+            self.jobstate.done(self.target_of(response_or_request), response_or_request.url)
 
     def needs_rendering(self, response: TextResponse, reading: Reading) -> bool:
         """A start page with scripts but almost no text and no links is an empty shell that script
         fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
         Only the start page is judged, so ordinary pages pay nothing for the check."""
-        if not response.meta.get("start") or self.render or "playwright" in response.flags:
+        if (
+            not response.meta.get("start")
+            or self.target_of(response) in self.rendering
+            or "playwright" in response.flags
+        ):
             return False
         if not self.can_render:
             return False
@@ -258,7 +316,7 @@ class SiteSpider(scrapy.Spider):
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
         rendered = "playwright" in response.flags
         return ListingItem(
-            target=self.target_name,
+            target=self.target_of(response),
             url=response.meta.get("redirect_urls", [response.url])[0],
             final_url=response.url,
             title=title,
@@ -277,25 +335,28 @@ class SiteSpider(scrapy.Spider):
         )
 
     def on_error(self, failure):
+        request = failure.request
+        target = self.target_of(request)
+        counts = TargetStats.of(self.crawler)
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             if "max redirections" in str(failure.value):
-                self.crawler.stats.inc_value("monitor/errors/redirect_loop")
+                counts.inc(target, "monitor/errors/redirect_loop")
             if "during decompression" in str(failure.value):  # a decompression bomb
-                self.crawler.stats.inc_value("monitor/errors/bomb")
-                if failure.request.meta.get("start"):
-                    self.crawler.stats.set_value("monitor/start_failed", "bomb")
-            self.done(failure.request.url)
+                counts.inc(target, "monitor/errors/bomb")
+                if request.meta.get("start"):
+                    counts.fail(target, "start page failed: bomb")
+            if not failure.check(BudgetDeferred):  # left pending for the next night
+                self.done(request)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
         kind = failure_kind(failure)
-        request = failure.request
-        self.crawler.stats.inc_value(f"monitor/errors/{kind}")
+        counts.inc(target, f"monitor/errors/{kind}")
         if request.meta.get("start"):
-            self.crawler.stats.set_value("monitor/start_failed", kind)
+            counts.fail(target, f"start page failed: {kind}")
         if failure.check(HttpError) and failure.value.response.status in (404, 410):
             response = failure.value.response
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield ListingGone(
-                self.target_name,
+                target,
                 request.url,
                 response.status,
                 datetime.now(timezone.utc),
@@ -304,4 +365,4 @@ class SiteSpider(scrapy.Spider):
                 request=raw.get("request"),
             )
         else:
-            self.done(request.url)
+            self.done(request)

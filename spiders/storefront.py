@@ -63,10 +63,18 @@ class StorefrontSpider(SiteSpider):
         super().__init__(url=url, target=target, **kwargs)
         if isinstance(platform, str):
             platform = json.loads(platform) if platform.strip().startswith("{") else None
-        self.platform = {**GENERIC, **(platform or {})}
+        self.platform_given = platform  # for a one-shop crawl: selectors given on the command line
+
+    def platform_of(self, target: str) -> dict:
+        """The target's platform layout: its named platform from the config, else GENERIC."""
+        if not hasattr(self, "_platforms"):
+            self._platforms = self.crawler.settings.getdict("MONITOR_PLATFORMS")
+        spec = self.targets[target]
+        named = self._platforms.get(spec.platform or "", {}) if spec.platform else {}
+        return {**GENERIC, **(named or self.platform_given or {})}
 
     def page_request(
-        self, url: str, callback, wait_for: str | None, scroll: bool = False, **kw
+        self, url: str, target: str, callback, wait_for: str | None, scroll: bool = False, **kw
     ) -> scrapy.Request:
         from scrapy_playwright.page import PageMethod
 
@@ -78,17 +86,19 @@ class StorefrontSpider(SiteSpider):
         if scroll:
             methods.append(PageMethod("evaluate", _scroll_script(SCROLLS)))
         meta = {"playwright": True, "playwright_page_methods": methods, **kw.pop("meta", {})}
-        return self.request(url, callback=callback, meta=meta, **kw)
+        return self.request(url, target, callback=callback, meta=meta, **kw)
 
     def render_timeout_ms(self) -> int:
         return int(self.crawler.settings.getfloat("PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT", 30000))
 
-    async def start(self):
-        yield self.page_request(
-            self.start_url,
+    def start_request(self, target, resumed: bool) -> scrapy.Request:
+        platform = self.platform_of(target.name)
+        return self.page_request(
+            target.url,
+            target.name,
             self.parse_store,
-            self.platform.get("wait_for"),
-            bool(self.platform.get("scroll")),
+            platform.get("wait_for"),
+            bool(platform.get("scroll")),
             dont_filter=True,
             meta={"start": True},
         )
@@ -96,17 +106,20 @@ class StorefrontSpider(SiteSpider):
     def parse_store(self, response):
         if not isinstance(response, TextResponse):
             return
-        for href in response.css(f"{self.platform['listing_links']}::attr(href)").getall():
+        target = self.target_of(response)
+        platform = self.platform_of(target)
+        for href in response.css(f"{platform['listing_links']}::attr(href)").getall():
             yield self.page_request(
-                response.urljoin(href), self.parse_listing, self.platform.get("title")
+                response.urljoin(href), target, self.parse_listing, platform.get("title")
             )
-        nxt = response.css(f"{self.platform['next_page']}::attr(href)").get()
+        nxt = response.css(f"{platform['next_page']}::attr(href)").get()
         if nxt:
             yield self.page_request(
                 response.urljoin(nxt),
+                target,
                 self.parse_store,
-                self.platform.get("wait_for"),
-                bool(self.platform.get("scroll")),
+                platform.get("wait_for"),
+                bool(platform.get("scroll")),
             )
 
     def parse_listing(self, response):
@@ -116,7 +129,7 @@ class StorefrontSpider(SiteSpider):
         if found is None:
             return
         yield ListingItem(
-            target=self.target_name,
+            target=self.target_of(response),
             url=response.url,
             final_url=response.url,
             title=found.title,
@@ -141,12 +154,13 @@ class StorefrontSpider(SiteSpider):
                 else ""
             )
 
-        title = text(self.platform.get("title"))
+        platform = self.platform_of(self.target_of(response))
+        title = text(platform.get("title"))
         if not title:
             return None
         return ExtractedListing(
             title,
-            text(self.platform.get("description")),
-            text(self.platform.get("price")) or None,
+            text(platform.get("description")),
+            text(platform.get("price")) or None,
             "selectors",
         )

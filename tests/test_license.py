@@ -79,7 +79,7 @@ def license_leads(db):
     }
     con.close()
     return {
-        name: json.loads(hits) for name, url, hits in rows if url.endswith("#license_display")
+        name: json.loads(hits) for name, url, hits in rows if "#license_display" in url
     }, archive
 
 

@@ -88,7 +88,17 @@ def test_second_run_over_unchanged_site_matches_and_writes_nothing(tmp_path, mak
             [{"name": "店", "url": server.url}], evidence={"dir": "evidence", "screenshots": False}
         )
         assert cli("nightly", config=config).returncode == 0
+        # the next night: every listing is due again (monitor.revisit)
+        con = sqlite3.connect(tmp_path / "monitor.db")
+        con.execute("UPDATE listings SET next_visit = NULL")
+        con.commit()
+        con.close()
         assert cli("nightly", config=config).returncode == 0
+        # a second run the same night fetches index pages and the leads' listings, not the rest
+        assert cli("nightly", config=config).returncode == 0
+        third = run_stats(cli, config, 3)["totals"]
+        assert third["not_due"] == 60 - len(flagged) and third["pages"] == 4 + len(flagged)
+        assert third["leads_removed"] == third["leads_new"] == 0
     first, second = run_stats(cli, config, 1)["totals"], run_stats(cli, config, 2)["totals"]
     assert first["listings"] == 60 and first["leads_new"] == len(flagged) == first["evidence"]
     assert (

@@ -120,13 +120,13 @@ def write_hengda():
 
 
 def expected() -> dict:
-    """Expected categories per shop and page, for the tests (the licence lead is filed against
-    the page showing the bad credit code, under a #license_display fragment)."""
+    """Expected categories per shop and page, for the tests (the licence lead is keyed by the
+    target and the kind of problem: <shop url>#license_display-<kind>)."""
     return {
         "xinyuan": {f"item/{s}.html": c for s, _, _, _, c in XINYUAN},
         "hengda": {
             **{f"goods/{s}.html": c for s, _, _, _, c in HENGDA},
-            "#license_display": ["license_display"],
+            "#license_display-invalid_code": ["license_display"],
         },
     }
 

@@ -22,13 +22,15 @@ class ConditionalRequestMiddleware:
     @classmethod
     def from_crawler(cls, crawler):
         mw = cls(crawler_records(crawler), crawler.stats)
+        if crawler.settings.getbool("MONITOR_FULL"):
+            return mw  # monitor nightly --full: refetch everything, unconditionally
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
 
     def validators_for(self, spider) -> dict[str, tuple[str | None, str | None]]:
-        """The override point: {url: (etag, last_modified)} for this spider's target."""
+        """The override point: {url: (etag, last_modified)} for this crawl's targets."""
         try:
-            return self.records.validators(getattr(spider, "target_name", ""))
+            return self.records.validators(list(getattr(spider, "targets", {}) or {}))
         except Exception:  # noqa: BLE001 - a database not yet created has no validators
             return {}
 

@@ -1,5 +1,6 @@
 """Keep a crawl on its target: the target's origin, plus hosts the target lists explicitly.
 
+Each request is held to its own target (``meta["target"]``; one crawl serves many shops).
 Modelled on Scrapy's OffsiteMiddleware, but by origin (scheme, host and port) rather than by
 domain, since a shop at http://127.0.0.1:8001 must not wander to :8002, and hostile pages
 link and redirect anywhere. Requests to private, loopback and link-local addresses are
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
+
+from monitor.stats import TargetStats
 
 logger = logging.getLogger(__name__)
 
@@ -66,35 +69,45 @@ def target_origins(start_url: str | None, allowed_hosts=None) -> dict[tuple, boo
 class TargetScopeMiddleware:
     def __init__(self, stats) -> None:
         self.stats = stats
-        self.origins: set[tuple[str, str, int]] = set()
-        self.hosts: set[str] = set()
-        self.allow_private = False
+        # per target (meta["target"]): its origins, its allowed hosts, whether it is private
+        self.scopes: dict[str, tuple[set[tuple[str, str, int]], set[str], bool]] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
         mw = cls(crawler.stats)
+        mw.crawler = crawler
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         return mw
 
     def spider_opened(self, spider) -> None:
-        start = getattr(spider, "start_url", None)
-        if start:
-            self.origins.add(origin(start))
-            self.allow_private = is_private_host(origin(start)[1])
-        self.hosts = {h.lower().rstrip(".") for h in (getattr(spider, "allowed_hosts", None) or [])}
+        targets = getattr(spider, "targets", None) or {}
+        if not targets and getattr(spider, "start_url", None):  # a spider of one target
+            targets = {None: spider}
+        for name, target in targets.items():
+            url = getattr(target, "url", None) or target.start_url
+            start = origin(url)
+            hosts = {h.lower().rstrip(".") for h in (target.allowed_hosts or [])}
+            self.scopes[name] = ({start}, hosts, is_private_host(start[1]))
+
+    def scope_of(self, request: Request):
+        scope = self.scopes.get(request.meta.get("target"))
+        if scope is None and len(self.scopes) == 1:
+            scope = next(iter(self.scopes.values()))
+        return scope
 
     def in_scope(self, request: Request) -> bool:
-        """Whether ``request`` stays on the target. The override point."""
+        """Whether ``request`` stays on its target. The override point."""
+        origins, hosts, allow_private = self.scope_of(request)
         o = origin(request.url)
-        if o in self.origins:
+        if o in origins:
             return True
-        if o[1] in self.hosts and o[0] in ("http", "https"):
-            return self.allow_private or not is_private_host(o[1])
+        if o[1] in hosts and o[0] in ("http", "https"):
+            return allow_private or not is_private_host(o[1])
         return False
 
     def process_request(self, request: Request, spider=None):
-        if not self.origins or self.in_scope(request):
-            return None
+        if self.scope_of(request) is None or self.in_scope(request):
+            return None  # only Scrapy's own robots.txt requests carry no target
         if request.meta.get("redirect_urls"):
             self.stats.inc_value("scope/redirect_filtered")
             logger.info(
@@ -102,7 +115,7 @@ class TargetScopeMiddleware:
                 request.meta["redirect_urls"][-1],
                 request.url,
             )
-        self.stats.inc_value("scope/filtered")
+        TargetStats.of(self.crawler).inc(request.meta.get("target"), "scope/filtered")
         raise IgnoreRequest(f"off target: {request.url}")
 
     def process_response(self, request: Request, response, spider=None):

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_evidence"
-down_revision = "0004_console"
+down_revision = "0004_scale"
 branch_labels = None
 depends_on = None
 
