@@ -2,8 +2,8 @@
 
 Used in place of ``scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler`` (see
 :func:`monitor.browser.playwright_settings`). When Scrapy builds it, the spider already
-exists: its ``start_url`` and ``allowed_hosts`` are the origins the proxy admits (a spider
-without a start URL admits nothing). Whatever PLAYWRIGHT_LAUNCH_OPTIONS, PLAYWRIGHT_CONTEXTS or
+exists: the origins of its targets are the ones the proxy admits (a spider without targets
+admits nothing). Whatever PLAYWRIGHT_LAUNCH_OPTIONS, PLAYWRIGHT_CONTEXTS or
 ``playwright_context_kwargs`` say, the browser is launched through the proxy, a context gets no
 proxy of its own, no persistent profile, downloads or service workers, and a remote browser
 (PLAYWRIGHT_CDP_URL, PLAYWRIGHT_CONNECT_URL) is not used: it could not be contained.
@@ -29,15 +29,28 @@ from monitor.downloadermiddlewares.scope import origin, target_origins
 logger = logging.getLogger(__name__)
 
 
+def crawl_origins(spider) -> dict[tuple, bool]:
+    """The origins of every target the spider crawls (its ``targets``: monitor.config.Target),
+    or of its ``start_url`` and ``allowed_hosts``. Nothing else is admitted: not the analyst's
+    machine, the intranet or a metadata address. (Within one crawl of many shops, a rendered page
+    of one shop could still reach another shop of the same crawl; the scope middleware drops a
+    page that ended up there.)"""
+    targets = getattr(spider, "targets", None)
+    if isinstance(targets, dict) and targets:
+        out: dict[tuple, bool] = {}
+        for t in targets.values():
+            for o, private in target_origins(t.url, t.allowed_hosts).items():
+                out[o] = out.get(o, False) or private
+        return out
+    return target_origins(
+        getattr(spider, "start_url", None), getattr(spider, "allowed_hosts", None)
+    )
+
+
 class ContainedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     def __init__(self, crawler) -> None:
         super().__init__(crawler)
-        spider = crawler.spider
-        self.proxy = OriginProxy(
-            target_origins(
-                getattr(spider, "start_url", None), getattr(spider, "allowed_hosts", None)
-            )
-        ).start()
+        self.proxy = OriginProxy(crawl_origins(crawler.spider)).start()
         if self.config.cdp_url or self.config.connect_url:
             logger.warning("Not using a remote browser: it would be outside the crawl's proxy")
             self.config.cdp_url = self.config.connect_url = None
