@@ -52,8 +52,6 @@ class SiteSpider(scrapy.Spider):
         # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
         "FEED_EXPORT_FIELDS": FEED_FIELDS,
         "FEED_EXPORTERS": FEED_EXPORTERS,
-        "SPIDER_MIDDLEWARES": {"spiders.errors.CallbackErrorsMiddleware": 45},
-        "EXTENSIONS": {"monitor.extract.explain.ExplainExtension": 500},
     }
 
     def __init__(

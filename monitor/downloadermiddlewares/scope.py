@@ -119,7 +119,11 @@ class TargetScopeMiddleware:
         raise IgnoreRequest(f"off target: {request.url}")
 
     def process_response(self, request: Request, response, spider=None):
-        if not self.origins or response.url == request.url or self.in_scope(response):
+        if (
+            self.scope_of(request) is None
+            or response.url == request.url
+            or self.in_scope(request.replace(url=response.url))
+        ):
             return response
         self.stats.inc_value("scope/left_target")
         logger.info("Refused a page that left the target: %s -> %s", request.url, response.url)

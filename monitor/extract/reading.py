@@ -214,7 +214,11 @@ def read_page(
     if not many and signals.list_score >= 2:
         reading.candidates = _unique(reading.candidates + generic.repeated_links(page), page)
     title = generic.choose_title(page, chosen.title_suffixes if chosen else [])
-    signals.named = title is not None and title.how.endswith("（与<title>一致）")
+    # one thing is shown: a heading says what <title> says, or the page's one <h1> names it
+    signals.named = title is not None and (
+        title.how.endswith("（与<title>一致）")
+        or (title.how.startswith("h1") and len(page.selector.xpath("//h1")) == 1)
+    )
     facts = signals.describe()
     if title is None:
         reading.reasons.append(f"没有标题（{facts}）")
