@@ -211,3 +211,30 @@ def test_run_killed_with_sigkill_resumes_to_the_same_leads(tmp_path, make_config
     assert not list((tmp_path / "data" / "jobs").glob("*/scheduled.txt")), (
         "a finished crawl clears its job state"
     )
+
+
+def test_a_killed_writers_temporary_evidence_file_is_cleared_by_the_next_run(tmp_path):
+    """A SIGKILL between writing an evidence file and renaming it leaves a temporary file; the
+    next crawl removes it, while a live writer's (a one-off crawl beside it) stays."""
+    from monitor.evidence import EvidenceStore, write_atomic
+
+    store = EvidenceStore(tmp_path / "evidence")
+    digest, path = store.put(b"raw body")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    orphan = path.parent / f".tmp-{dead.stdout.strip()}-abcd1234"
+    orphan.write_bytes(b"half a scr")
+    (tmp_path / "evidence" / "manifests").mkdir()
+    orphan_manifest = tmp_path / "evidence" / "manifests" / f".tmp-{dead.stdout.strip()}-x"
+    orphan_manifest.write_bytes(b'{"url": ')
+    live = path.parent / f".tmp-{os.getpid()}-efgh5678"
+    live.write_bytes(b"being written")
+    assert store.remove_orphaned_temp_files() == 2
+    assert not orphan.exists() and not orphan_manifest.exists()
+    assert live.exists() and path.read_bytes() == b"raw body"
+    write_atomic(tmp_path / "evidence" / "manifests" / "m.json", b"{}")
+    assert [p.name for p in (tmp_path / "evidence" / "manifests").iterdir()] == ["m.json"]
