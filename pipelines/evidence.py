@@ -74,6 +74,8 @@ class EvidencePipeline:
             why,
         )
         pipeline.crawler = crawler
+        # what a killed run was writing when it died (never recorded): cleared before writing
+        pipeline.store.remove_orphaned_temp_files()
         return pipeline
 
     @staticmethod

@@ -37,12 +37,17 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+TEMP_PREFIX = ".tmp-"
+
+
 def write_atomic(path: Path, data: bytes, shared: bool = False) -> None:
     """Write ``data`` to ``path`` so that the file is either absent or complete. Evidence
     files stay private to their owner; ``shared`` files (exports a user hands on) get the
-    permissions the user's umask gives a new file."""
+    permissions the user's umask gives a new file. The temporary name carries the writer's pid,
+    so what a killed writer left behind can be told from what a live one is writing
+    (:meth:`EvidenceStore.remove_orphaned_temp_files`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     try:
         if shared:
             umask = os.umask(0)
@@ -61,12 +66,41 @@ def write_atomic(path: Path, data: bytes, shared: bool = False) -> None:
         raise
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class EvidenceStore:
     """The evidence folder."""
 
     def __init__(self, root: str | Path, tsa_url: str | None = None) -> None:
         self.root = Path(root)
         self.tsa_url = tsa_url
+
+    def remove_orphaned_temp_files(self) -> int:
+        """Remove the temporary files of writers that are gone (a SIGKILL between the write and
+        the rename leaves one; it never held a recorded artifact, whose file is only recorded
+        once renamed). Files of a live process, such as a one-off crawl beside the nightly, stay.
+        Returns how many were removed."""
+        removed = 0
+        folders = (self.root / "manifests", self.root / "runs", *self.root.glob("objects/*"))
+        for folder in folders:
+            for tmp in folder.glob(f"{TEMP_PREFIX}*"):
+                pid = tmp.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+                if pid.isdigit() and _alive(int(pid)):
+                    continue
+                try:
+                    tmp.unlink()
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
 
     def object_path(self, digest: str) -> Path:
         return self.root / "objects" / digest[:2] / digest
