@@ -155,5 +155,6 @@ def redis_settings(redis_url: str, prefix: str, run_id: int, worker_id: str = ""
         "JOBDIR": None,
         "MONITOR_REDIS_URL": redis_url,
         "MONITOR_REDIS_PREFIX": prefix,
+        "MONITOR_RUN_ID": run_id,
         "MONITOR_WORKER_ID": worker_id,
     }
