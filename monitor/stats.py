@@ -79,6 +79,7 @@ class TargetStats:
         ext.counts = defaultdict(Counter, counts)
         ext.failed, ext.incomplete = dict(failed), dict(incomplete)
         ext.finish_reason, ext.distributed = finish_reason, False
+        ext.stats = None  # no crawler: per-target counters only
         return ext
 
     @classmethod
@@ -91,7 +92,8 @@ class TargetStats:
     # -- counting ------------------------------------------------------------------------------
 
     def inc(self, target: str | None, key: str, count: int = 1) -> None:
-        self.stats.inc_value(key, count)
+        if self.stats is not None:
+            self.stats.inc_value(key, count)
         if target:
             self.counts[target][key] += count
 

@@ -76,6 +76,7 @@ class LicensePipeline:
             crawler.settings.getint("MONITOR_RUN_ID") or None,
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        pipeline.settings = crawler.settings
         return pipeline
 
     def process_item(self, item, spider=None):
@@ -93,6 +94,12 @@ class LicensePipeline:
 
     def spider_closed(self, spider, reason: str) -> None:
         self.stats.finish_reason = reason
+        if self.stats.distributed:  # judged by the coordinator once every worker has reported
+            from monitor.distributed.license import push_findings
+
+            push_findings(self.settings, self.findings)
+            self.findings.clear()
+            return
         for target, found in self.findings.items():
             if found.start is None or not self.stats.complete(target):
                 continue  # a partial crawl proves nothing about what the site shows

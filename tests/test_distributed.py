@@ -167,13 +167,13 @@ def make_shop(folder: Path, n: int, flagged: set[int]) -> Path:
     for i in range(n):
         title = "仿真手枪 金属 可发射钢珠弹" if i in flagged else f"纯棉毛巾 第{i}款 柔软吸水"
         (folder / "p" / f"{i}.html").write_text(
-            '<html><head><meta charset="utf-8"><title>{t}</title></head><body>'
-            '<h1 class="title">{t}</h1><div class="price">¥{p}.00</div>'
-            '<div class="desc">{t}，现货供应，欢迎选购。</div>'
-            "<script type=\"application/ld+json\">"
-            '{{"@context":"https://schema.org","@type":"Product","name":"{t}",'
-            '"offers":{{"@type":"Offer","price":"{p}.00","priceCurrency":"CNY"}}}}'
-            "</script></body></html>".format(t=title, p=10 + i),
+            f'<html><head><meta charset="utf-8"><title>{title}</title></head><body>'
+            f'<h1 class="title">{title}</h1><div class="price">¥{10 + i}.00</div>'
+            f'<div class="desc">{title}，现货供应，欢迎选购。</div>'
+            '<script type="application/ld+json">'
+            f'{{"@context":"https://schema.org","@type":"Product","name":"{title}",'
+            f'"offers":{{"@type":"Offer","price":"{10 + i}.00","priceCurrency":"CNY"}}}}'
+            "</script></body></html>",
             encoding="utf-8",
         )
     for k in range(pages):

@@ -61,6 +61,8 @@ class Worker:
         ext = cls(crawler)
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        # after every spider_closed handler (final batches written, licence findings pushed)
+        crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
@@ -77,8 +79,10 @@ class Worker:
 
     @property
     def queue(self):
-        scheduler = self.crawler.engine._slot.scheduler if self.crawler.engine._slot else None
-        return getattr(scheduler, "queue", None)
+        slot = self.crawler.engine._slot
+        if slot is not None:
+            self._queue = getattr(slot.scheduler, "queue", None)
+        return getattr(self, "_queue", None)
 
     def acknowledge(self) -> None:
         queue = self.queue
@@ -86,7 +90,8 @@ class Worker:
             return
         # the engine's set of requests being downloaded or processed; a request leaves it once
         # its callback's output (new requests included) has been handled
-        queue.acknowledge(self.crawler.engine._slot.inprogress)
+        slot = self.crawler.engine._slot
+        queue.acknowledge(slot.inprogress if slot is not None else set())
 
     def beat(self) -> None:
         try:
@@ -129,17 +134,25 @@ class Worker:
         raise DontCloseSpider
 
     def spider_closed(self, spider, reason: str) -> None:
+        # a spider closes once the engine holds no request: all it popped is finished
+        self.acknowledge()
+
+    def engine_stopped(self) -> None:
+        """A clean exit (drained, or shut down by a signal): the last counters, and the worker
+        leaves the run. A worker that dies never gets here: its lease runs out instead."""
         if self.ticker is not None and self.ticker.running:
             self.ticker.stop()
-        self.acknowledge()
         self.push_stats()
-        if reason == "finished":
-            pipe = self.server.pipeline()
-            pipe.srem(self.keys.workers, self.worker)
-            pipe.srem(self.keys.idle, self.worker)
-            pipe.delete(self.keys.lease(self.worker))
-            pipe.execute()
-        # otherwise (shut down, failed) the lease runs out and what is in flight is requeued
+        queue = self.queue
+        if queue is not None and queue.in_hand:  # not finished: back into the queue at once
+            self.server.delete(self.keys.lease(self.worker))
+            requeue_expired(self.server, self.keys)
+            return
+        pipe = self.server.pipeline()
+        pipe.srem(self.keys.workers, self.worker)
+        pipe.srem(self.keys.idle, self.worker)
+        pipe.delete(self.keys.lease(self.worker))
+        pipe.execute()
 
 
 def worker_id() -> str:
