@@ -104,8 +104,21 @@ class Worker:
             queue = self.queue
             if queue is not None and queue.in_hand:
                 self.server.srem(self.keys.idle, self.worker)
+            self.nudge()
         except Exception as exc:  # noqa: BLE001 - Redis lost for a moment: try again next beat
             logger.error("Worker heartbeat failed: %s", exc)
+
+    def nudge(self) -> None:
+        """Scrapy looks at an empty scheduler again only every 5 s (its engine heartbeat): with
+        the queue shared, others may have filled it since, or the run may have drained. Ask the
+        engine to look now (the engine's own next-call, as its heartbeat does)."""
+        engine = self.crawler.engine
+        slot = engine._slot
+        if slot is None or slot.closing is not None:
+            return
+        queue = self.queue
+        if (queue is not None and len(queue)) or self.server.exists(self.keys.drained):
+            slot.nextcall.schedule()
 
     def push_stats(self) -> None:
         """Add what the per-target counters gained since the last push to the run's hash."""
