@@ -253,15 +253,9 @@ def _records(config):
 
 
 def _labels(config) -> dict[str, str]:
-    from monitor import license
-    from monitor.lexicon import load_lexicon
+    from monitor.export import category_labels
 
-    labels = {license.CATEGORY: license.LABEL}
-    try:
-        lex = load_lexicon(config.lexicon_dir)
-    except UserInputError:
-        return labels
-    return {**labels, **{cid: c.label for cid, c in lex.categories.items()}}
+    return category_labels(config.lexicon_dir)
 
 
 def print_leads_table(leads, labels, console=None) -> None:
@@ -287,15 +281,27 @@ def print_leads_table(leads, labels, console=None) -> None:
     console.print(table)
 
 
+def _lead_filter(args):
+    from monitor.export import LeadFilter
+
+    try:
+        return LeadFilter.parse(vars(args))
+    except ValueError as exc:
+        raise UserInputError(f"monitor leads {args.leads_cmd}", None, f"--{exc}") from None
+
+
 def cmd_leads(args) -> int:
-    from monitor.export import export_csv
     from monitor.sanitize import printable
 
     config = _config(args)
     records = _records(config)
     labels = _labels(config)
     if args.leads_cmd == "list":
-        print_leads_table(records.leads(args.status, args.category), labels)
+        from monitor.export.filters import iter_leads
+
+        lead_filter = _lead_filter(args)
+        with records.sessions() as session:
+            print_leads_table(list(iter_leads(session, lead_filter)), labels)
         return 0
     if args.leads_cmd == "show":
         lead = records.lead(args.id)
@@ -344,8 +350,18 @@ def cmd_leads(args) -> int:
             return 2
         print(f"线索 {lead.id} -> {lead.status}")
         return 0
-    n = export_csv(records.leads(args.status, args.category), args.csv, labels, args.header)
-    print(f"已导出 {n} 条线索 exported {n} lead(s) to {args.csv}")
+    return _export(args, records, labels)
+
+
+def _export(args, records, labels) -> int:
+    from monitor.export import FORMATS, export_file
+
+    fmt = next(f for f in FORMATS if getattr(args, f, None))
+    path = getattr(args, fmt)
+    lead_filter = _lead_filter(args)
+    with records.sessions() as session:
+        n = export_file(session, lead_filter, fmt, path, labels, args.header, args.console_url)
+    print(f"已导出 {n} 条线索 exported {n} lead(s) to {path}")
     return 0
 
 
@@ -421,6 +437,12 @@ def cmd_targets(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from monitor.console.serve import serve
+
+    return serve(_config(args), args.host, args.port)
+
+
 # -- demo ------------------------------------------------------------------------------------
 
 
@@ -455,10 +477,33 @@ def cmd_demo(args) -> int:
     console.print(
         f"证据目录 evidence: {config.evidence_dir}   数据库 database: {config.database_url}"
     )
+    demo_config = Path(args.workdir) / "config.yaml"
+    console.print(
+        f"网页控制台 web console: monitor --config {demo_config} serve"
+        "   然后打开 then open http://127.0.0.1:8765/",
+        markup=False,
+    )
+    if leads:
+        console.print(
+            f"命令行查看一条线索 one lead in the terminal: "
+            f"monitor --config {demo_config} leads show {leads[0].id}",
+            markup=False,
+        )
     return report.exit_code
 
 
 # -- parser ----------------------------------------------------------------------------------
+
+
+def _lead_filter_options(q: argparse.ArgumentParser) -> None:
+    """The console's lead filters, as options (monitor.export.filters.LeadFilter reads them)."""
+    q.add_argument("--status")
+    q.add_argument("--category", help="category id, e.g. counterfeit")
+    q.add_argument("--target", help="target name")
+    q.add_argument("--since", help="first seen on or after this UTC day (YYYY-MM-DD)")
+    q.add_argument("--until", help="first seen on or before this UTC day (YYYY-MM-DD)")
+    q.add_argument("--term", help="a matched lexicon term")
+    q.add_argument("--q", help="words in the title, URL, target name or case number")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -518,9 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ld = sub.add_parser("leads", help="list, show, review and export leads")
     lsub = ld.add_subparsers(dest="leads_cmd", required=True)
-    q = lsub.add_parser("list")
-    q.add_argument("--status")
-    q.add_argument("--category")
+    q = lsub.add_parser("list", help="the leads (or those the filters select)")
+    _lead_filter_options(q)
     q = lsub.add_parser("show")
     q.add_argument("id", type=int)
     q = lsub.add_parser("status")
@@ -529,11 +573,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--case-no")
     q.add_argument("--note")
     q.add_argument("--reviewer")
-    q = lsub.add_parser("export")
-    q.add_argument("--csv", required=True)
+    q = lsub.add_parser("export", help="the leads (or those the filters select) to a file")
+    from monitor.export import FORMATS
+
+    g = q.add_mutually_exclusive_group(required=True)
+    for fmt, module in FORMATS.items():
+        g.add_argument(f"--{fmt}", metavar="FILE", help=f"write {module.LABEL}")
     q.add_argument("--header", choices=("zh", "en"), default="zh")
-    q.add_argument("--status")
-    q.add_argument("--category")
+    _lead_filter_options(q)
+    q.add_argument(
+        "--console-url", help="the console's address (http://HOST:PORT): evidence links to it"
+    )
     ld.set_defaults(func=cmd_leads)
 
     ev = sub.add_parser("evidence", help="verify evidence files")
@@ -557,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("enable", "disable", "remove"):
         tsub.add_parser(name).add_argument("key", help="target name or URL")
     tg.set_defaults(func=cmd_targets)
+
+    sv = sub.add_parser("serve", help="the case-lookup web console")
+    sv.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sv.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="crawl the bundled demo shops and export their leads")
     d.add_argument("--workdir", default="demo-output")

@@ -50,6 +50,7 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "max_pages": ((int,), 4),
         "render_timeout": ((int, float), 30),
     },
+    "console": {"token": ((str,), None)},  # login token for `monitor serve` off loopback
 }
 TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
@@ -107,6 +108,7 @@ class Config:
     screenshots: bool = True
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
+    console: dict[str, Any] = field(default_factory=dict)
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
 
@@ -274,6 +276,7 @@ def load_config(path: str | Path | None = None) -> Config:
         screenshots=values["evidence"]["screenshots"],
         crawl=values["crawl"],
         browser=values["browser"],
+        console=values["console"],
         platforms=platforms,
         targets=targets,
     )

@@ -141,9 +141,9 @@ class Lead(Base):
     listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), unique=True)
     categories: Mapped[list] = mapped_column(JSON, default=list)
     hits: Mapped[list] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
     case_no: Mapped[str | None] = mapped_column(Clipped(64))
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
