@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact
+from monitor.evidence import Artifact, EvidenceStore, headers_artifact, release_chain
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
@@ -107,6 +107,7 @@ class EvidencePipeline:
     async def process_item(self, item, spider=None):
         if isinstance(item, ListingGone):
             if self.records.open_lead(item.url):  # evidence that the listing is gone
+                await self.lock_chain(item)
                 self.capture(
                     item,
                     item.url,
@@ -132,6 +133,7 @@ class EvidencePipeline:
             notes["screenshot_missing"] = item.screenshot_missing
         if not item.categories:
             notes["state"] = "violation no longer shown (rectified)"
+        await self.lock_chain(item)
         self.capture(
             item,
             item.final_url,
@@ -142,6 +144,15 @@ class EvidencePipeline:
             notes,
         )
         return item
+
+    async def lock_chain(self, item) -> None:
+        """Hold the listing's chain lock until the store pipeline has recorded the capture
+        (released there); waited for in a thread, so the crawl goes on meanwhile."""
+        import asyncio
+
+        lock = self.store.chain_lock(item.url)
+        await asyncio.to_thread(lock.acquire)
+        item.chain_lock = lock
 
     def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
         """Write the evidence; on a storage failure stop this target, and record nothing."""
@@ -158,6 +169,7 @@ class EvidencePipeline:
                 notes=notes or None,
             )
         except (OSError, SQLAlchemyError) as exc:
+            release_chain(item)
             raise stop_for_storage_error(
                 self.crawler, "writing evidence", exc, item.url, item.target
             ) from None

@@ -171,34 +171,35 @@ class LicensePipeline:
                 }
             )
             pos += len(problem) + 1
-        previous = self.records.previous_manifest(lead_url)
-        manifest = self.store.capture(
-            url=page.url,
-            final_url=page.url,
-            status=page.status,
-            headers=page.headers,
-            fetched_at=page.fetched_at,
-            artifacts=[
-                Artifact("raw_body", page.raw_body, "text/html"),
-                headers_artifact(page.headers),
-            ],
-            previous_sha256=previous,
-            notes={"license_display": [p for p, _ in problems]},
-        )
-        result = self.records.save_listing(
-            target_id=target_id,
-            url=lead_url,
-            title=title,
-            text=text,
-            price=None,
-            status=page.status,
-            seen_at=now,
-            categories=[lic.CATEGORY],
-            hits=hits,
-            manifest_path=str(manifest.path),
-            manifest_sha256=manifest.sha256,
-            previous_sha256=previous,
-            run_id=self.run_id,
-        )
+        with self.store.chain_lock(lead_url):  # another writer may be extending this chain
+            previous = self.records.previous_manifest(lead_url)
+            manifest = self.store.capture(
+                url=page.url,
+                final_url=page.url,
+                status=page.status,
+                headers=page.headers,
+                fetched_at=page.fetched_at,
+                artifacts=[
+                    Artifact("raw_body", page.raw_body, "text/html"),
+                    headers_artifact(page.headers),
+                ],
+                previous_sha256=previous,
+                notes={"license_display": [p for p, _ in problems]},
+            )
+            result = self.records.save_listing(
+                target_id=target_id,
+                url=lead_url,
+                title=title,
+                text=text,
+                price=None,
+                status=page.status,
+                seen_at=now,
+                categories=[lic.CATEGORY],
+                hits=hits,
+                manifest_path=str(manifest.path),
+                manifest_sha256=manifest.sha256,
+                previous_sha256=previous,
+                run_id=self.run_id,
+            )
         if result.lead_created or result.lead_updated:
             self.stats.inc(target, "monitor/license_leads")

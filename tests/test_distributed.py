@@ -486,3 +486,35 @@ def test_concurrent_writers_make_one_listing_and_one_lead(tmp_path, pg_url, dial
 
     with records.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Listing)) == len(urls) + 20
+
+
+def test_writers_sharing_the_evidence_folder_keep_every_chain_valid(tmp_path, pg_url):
+    """Three crawls capture the same flagged listings at the same moment into one PostgreSQL
+    and one evidence folder: each listing's manifests form one chain, and verify passes."""
+    root = make_shop(tmp_path / "shop", 12, set(range(12)))
+    server = CountingServer(root).start()
+    try:
+        database = pg_url()
+        config = write_config(tmp_path / "run", database, [])
+        subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "--config", str(config), "init"], check=True
+        )
+        crawls = [monitor(config, "crawl", "--url", server.url, "--name", "shop") for _ in range(3)]
+        for c in crawls:
+            c.communicate(timeout=180)
+        verify = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "--config", str(config), "evidence", "verify"],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        server.stop()
+    leads = [lead for lead in Records(database).leads() if "/p/" in lead.listing.url]
+    assert len(leads) == 12
+    # a crawl that finds a listing another has just stored unchanged captures nothing; the
+    # others raced on the same chains
+    assert sum(len(lead.evidence) for lead in leads) > 12
+    for lead in leads:  # one chain per listing: each capture links to the one before it
+        links = [e.previous_sha256 for e in lead.evidence]
+        assert links == [None] + [e.manifest_sha256 for e in lead.evidence][:-1]
+    assert verify.returncode == 0, verify.stdout + verify.stderr
