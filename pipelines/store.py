@@ -221,6 +221,11 @@ class StorePipeline:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
             logger.error("Revisit schedule not recorded: %s", exc)
+        if self.counts.distributed:  # judged by the coordinator on every worker's sightings
+            from monitor.distributed.removal import push_seen
+
+            push_seen(self.crawler.settings, self.seen)
+            return
         now = datetime.now(timezone.utc)
         for target, seen in self.seen.items():
             if not seen or not self.counts.complete(target):

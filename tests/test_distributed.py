@@ -518,3 +518,39 @@ def test_writers_sharing_the_evidence_folder_keep_every_chain_valid(tmp_path, pg
         links = [e.previous_sha256 for e in lead.evidence]
         assert links == [None] + [e.manifest_sha256 for e in lead.evidence][:-1]
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_listing_taken_out_of_its_shop_is_removed_in_a_distributed_run(
+    tmp_path, redis_server, redis_prefix, pg_url
+):
+    """Each worker sees part of the shop; the coordinator judges absence on all sightings:
+    the unlinked listing's lead becomes removed, the others stay as they were."""
+    root = make_shop(tmp_path / "shop", 10, {1, 3})
+    server = CountingServer(root, delay=0.05).start()
+    try:
+        database = pg_url()
+        config = write_config(
+            tmp_path / "run",
+            database,
+            [{"name": "shop", "url": server.url}],
+            redis_url=redis_server,
+            redis_prefix=redis_prefix,
+        )
+
+        def night() -> None:
+            coordinator = monitor(config, "nightly", "--distributed")
+            for w in [monitor(config, "worker", "--wait", "60") for _ in range(2)]:
+                finish(w)
+            finish(coordinator)
+
+        night()
+        index = root / "index.html"
+        index.write_text(index.read_text(encoding="utf-8").replace("/p/3.html", "/gone.html"))
+        night()
+    finally:
+        server.stop()
+    status = {lead.listing.url.split("/", 3)[3]: lead.status for lead in Records(database).leads()}
+    assert status["p/3.html"] == "removed"
+    assert status["p/1.html"] == "new"
+    run = Records(database).runs()[0]
+    assert run.stats["totals"]["leads_removed"] == 1

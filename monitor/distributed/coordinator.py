@@ -117,8 +117,10 @@ def _coordinate(config, targets, records, server, keys, plan, log_path, on_targe
 
     merged = TargetStats.detached(counts, reasons["failed"], reasons["incomplete"])
     from monitor.distributed.license import judge_all
+    from monitor.distributed.removal import mark_removed
 
     judge_all(config, records, server, keys, merged)
+    mark_removed(records, server, keys, [t.name for g in plan.values() for t in g], merged)
     figures = {t.name: {"url": t.url, **merged.outcome(t.name)} for g in plan.values() for t in g}
     records.add_run_targets(run_id, figures)
     run = records.close_run(run_id, [t.name for t in targets])

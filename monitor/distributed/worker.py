@@ -110,14 +110,11 @@ class Worker:
 
     def nudge(self) -> None:
         """Scrapy looks at an empty scheduler again only every 5 s (its engine heartbeat): with
-        the queue shared, others may have filled it since, or the run may have drained. Ask the
-        engine to look now (the engine's own next-call, as its heartbeat does)."""
-        engine = self.crawler.engine
-        slot = engine._slot
-        if slot is None or slot.closing is not None:
-            return
-        queue = self.queue
-        if (queue is not None and len(queue)) or self.server.exists(self.keys.drained):
+        the queue shared, others may have filled it since, the worker may have become idle, or
+        the run may have drained. Ask the engine to look now (its own next-call, as its
+        heartbeat does), so a worker joins new work, and closes, within a beat."""
+        slot = self.crawler.engine._slot
+        if slot is not None and slot.closing is None:
             slot.nextcall.schedule()
 
     def push_stats(self) -> None:
