@@ -554,3 +554,29 @@ def test_a_listing_taken_out_of_its_shop_is_removed_in_a_distributed_run(
     assert status["p/1.html"] == "new"
     run = Records(database).runs()[0]
     assert run.stats["totals"]["leads_removed"] == 1
+
+
+def test_distributed_commands_without_a_reachable_redis_say_so_in_one_line(tmp_path, cli):
+    """No crawl.redis_url, or a Redis that does not answer: one line naming the config and
+    what is wrong, exit 2, and no run recorded."""
+    config = write_config(
+        tmp_path / "a",
+        f"sqlite:///{tmp_path / 'a.db'}",
+        [{"name": "s", "url": "http://127.0.0.1:9/"}],
+    )
+    for args in (("nightly", "--distributed"), ("worker", "--wait", "1")):
+        result = cli(*args, config=config)
+        assert result.returncode == 2, result.stderr
+        assert "crawl.redis_url" in result.stderr and str(config) in result.stderr
+        assert "Traceback" not in result.stderr
+    port = _free_port()
+    config = write_config(
+        tmp_path / "b",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        [{"name": "s", "url": "http://127.0.0.1:9/"}],
+        redis_url=f"redis://127.0.0.1:{port}/0",
+    )
+    result = cli("nightly", "--distributed", config=config)
+    assert result.returncode == 2 and "unreachable" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert cli("runs", "list", config=config).stdout.count("nightly") == 0
