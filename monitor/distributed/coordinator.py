@@ -144,6 +144,7 @@ def wait_until_drained(server, keys: RunKeys, kinds: list[str], lease: int) -> N
     queues = [keys.queue(kind) for kind in kinds]
     quiet = 0
     announced = False
+    reported = time.monotonic()
     while True:
         requeue_expired(server, keys)
         n, workers, idle = outstanding(
@@ -155,6 +156,15 @@ def wait_until_drained(server, keys: RunKeys, kinds: list[str], lease: int) -> N
                 break
         else:
             quiet = 0
+        if time.monotonic() - reported >= 10:
+            reported = time.monotonic()
+            logger.info(
+                "Run %s: %d worker(s), %d page(s) fetched, %d request(s) queued or in flight",
+                keys.run_id,
+                workers,
+                pages_fetched(server, keys),
+                n,
+            )
         if not workers and not announced:
             logger.info("Run %s: waiting for workers (monitor worker)", keys.run_id)
             announced = True
@@ -164,6 +174,14 @@ def wait_until_drained(server, keys: RunKeys, kinds: list[str], lease: int) -> N
     while server.scard(keys.workers) and time.monotonic() < deadline:
         requeue_expired(server, keys)
         time.sleep(POLL)
+
+
+def pages_fetched(server, keys: RunKeys) -> int:
+    """Pages fetched so far by every worker (their counters, pushed every beat)."""
+    return sum(
+        int(value)
+        for field, value in server.hscan_iter(keys.stats, match="*response_received_count")
+    )
 
 
 def cleanup(server, keys: RunKeys) -> None:
