@@ -165,6 +165,22 @@ class Worker:
         pipe.execute()
 
 
+def targets_named(records, names: list[str]) -> dict:
+    """The run's targets as the coordinator planned them (one disabled since is still crawled
+    tonight: its requests are already queued)."""
+    from sqlalchemy import select
+
+    from monitor.models import Target as TargetRow
+    from monitor.targets import as_spec
+
+    out = {}
+    with records.sessions() as s:
+        for i in range(0, len(names), 500):
+            rows = s.scalars(select(TargetRow).where(TargetRow.name.in_(names[i : i + 500])))
+            out.update((row.name, as_spec(row)) for row in rows)
+    return out
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -191,7 +207,6 @@ def run_worker(config: Config, wait: float = 3600.0) -> int:
     from monitor.browser import find_chromium
     from monitor.crawl import crawler_settings
     from monitor.records import Records
-    from monitor.targets import enabled_targets
 
     url, prefix = config.crawl["redis_url"], config.crawl.get("redis_prefix") or "monitor"
     server = redis_for(url)
@@ -205,7 +220,7 @@ def run_worker(config: Config, wait: float = 3600.0) -> int:
     config = dataclasses.replace(config, jobs_dir=None)
     records = Records(config.database_url)
     chromium = find_chromium(config.browser.get("executable_path"))
-    by_name = {t.name: t for t in enabled_targets(records.sessions)}
+    by_name = targets_named(records, [n for names in plan.get("kinds", {}).values() for n in names])
     config.logs_dir.mkdir(parents=True, exist_ok=True)
     log_path = Path(config.logs_dir) / f"run-{run_id}-worker-{me}.log"
 
