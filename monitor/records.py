@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.db import session_factory
@@ -172,6 +172,16 @@ class Records:
         with self.sessions() as s:
             return s.scalar(select(Listing.content_hash).where(Listing.url == url))
 
+    def listing_hashes(self, target_name: str) -> dict[str, str]:
+        """{url: content hash} of a target's known listings."""
+        with self.sessions() as s:
+            rows = s.execute(
+                select(Listing.url, Listing.content_hash)
+                .join(Target, Listing.target_id == Target.id)
+                .where(Target.name == target_name)
+            )
+            return {url: chash for url, chash in rows}
+
     def previous_manifest(self, url: str) -> str | None:
         """The newest manifest sha256 captured for this listing URL, to chain the next one to."""
         with self.sessions() as s:
@@ -278,6 +288,54 @@ class Records:
                     s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
                 )
             return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
+
+    def save_clean_listings(self, rows: list[dict]) -> list[dict]:
+        """Record many clean (unflagged) listings in one transaction: new ones inserted, known
+        ones updated in bulk. A row whose listing has a lead is returned untouched: it goes
+        through :meth:`save_listing` (rectification needs its lead and evidence)."""
+        if not rows:
+            return []
+        with self.sessions.begin() as s:
+            urls = [r["url"] for r in rows]
+            known: dict[str, tuple[int, bool, str]] = {}
+            for i in range(0, len(urls), 500):
+                for listing_id, url, lead_id, chash in s.execute(
+                    select(Listing.id, Listing.url, Lead.id, Listing.content_hash)
+                    .outerjoin(Lead, Lead.listing_id == Listing.id)
+                    .where(Listing.url.in_(urls[i : i + 500]))
+                ):
+                    known[url] = (listing_id, lead_id is not None, chash)
+            inserts, updates, with_lead, batch_urls = [], [], [], set()
+            for r in rows:
+                if r["url"] in batch_urls:
+                    continue  # the same URL twice in a batch: the first stands for tonight
+                batch_urls.add(r["url"])
+                chash = content_hash(r["title"], r["text"], r["price"])
+                values = {
+                    "url": r["url"],
+                    "target_id": r["target_id"],
+                    "title": r["title"],
+                    "text": r["text"],
+                    "price": r["price"],
+                    "content_hash": chash,
+                    "http_status": r["status"],
+                    "last_seen": r["seen_at"],
+                    "etag": r.get("etag"),
+                    "last_modified": r.get("last_modified"),
+                    "unchanged_streak": 0,
+                    "next_visit": next_visit(r["seen_at"], 1, 7),
+                }
+                if r["url"] not in known:
+                    inserts.append({**values, "first_seen": r["seen_at"]})
+                elif known[r["url"]][1]:
+                    with_lead.append(r)
+                else:
+                    updates.append({"id": known[r["url"]][0], **values})
+            if inserts:
+                s.execute(insert(Listing), inserts)
+            if updates:
+                s.execute(update(Listing), updates)
+        return with_lead
 
     @staticmethod
     def _add_evidence(

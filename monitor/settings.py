@@ -12,6 +12,9 @@ NEWSPIDER_MODULE = "spiders"
 DOWNLOAD_WARNSIZE = 0
 REDIRECT_MAX_TIMES = 5
 RETRY_TIMES = 1
+# A page yields a listing and its licence findings: Scrapy's default of 100 parallel item
+# slots per response costs 100 asyncio tasks per page for nothing.
+CONCURRENT_ITEMS = 4
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"

@@ -41,6 +41,7 @@ class StorePipeline:
         self.jobstate = jobstate
         self.target_ids: dict[str, int] = {}
         self.unchanged_urls: list[str] = []
+        self.clean_items: list[ListingItem] = []
         self.revisit_max_days = 7.0
         self.seen: dict[str, set[str]] = defaultdict(set)
 
@@ -85,6 +86,46 @@ class StorePipeline:
                 getattr(item, "url", ""),
                 getattr(item, "target", None),
             ) from None
+
+    def clean(self, item: ListingItem) -> None:
+        """A clean listing, new or changed: written with others in one transaction. It is marked
+        done in the job state only after its batch is written, so a crash re-fetches it."""
+        self.clean_items.append(item)
+        if len(self.clean_items) >= BATCH:
+            self.flush_clean()
+
+    def flush_clean(self) -> None:
+        items, self.clean_items = self.clean_items, []
+        if not items:
+            return
+        rows = [
+            {
+                "url": i.url,
+                "target_id": self.target_id(i.target, i.url),
+                "title": i.title,
+                "text": i.text,
+                "price": i.price,
+                "status": i.status,
+                "seen_at": i.fetched_at,
+                "etag": _header(i.headers, "etag"),
+                "last_modified": _header(i.headers, "last-modified"),
+            }
+            for i in items
+        ]
+        try:
+            with_lead = {r["url"] for r in self.records.save_clean_listings(rows)}
+        except SQLAlchemyError as exc:
+            for item in items:  # nothing of the batch was written: each target stops
+                stop_for_storage_error(
+                    self.crawler, "writing the database", exc, item.url, item.target
+                )
+            return
+        for item in items:
+            if item.url in with_lead:  # a lead to rectify: the full path, one by one
+                item.open_lead = True
+                self.process_item(item)
+            else:
+                self.done(item)
 
     def unchanged(self, url: str) -> None:
         """Found unchanged: its revisit schedule is written in batches (losing a batch to a crash
@@ -138,6 +179,9 @@ class StorePipeline:
         if not isinstance(item, ListingItem):
             return item
         self.seen[item.target].add(item.url)
+        if not item.unchanged and not item.categories and not item.open_lead:
+            self.clean(item)  # marked done once its batch is written
+            return item
         if not item.unchanged:
             self._count_evidence(item)
             result = self.records.save_listing(
@@ -172,6 +216,7 @@ class StorePipeline:
         """After a complete crawl of a target: its open leads whose listing is no longer in the
         shop become removed."""
         self.counts.finish_reason = reason
+        self.flush_clean()
         try:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
