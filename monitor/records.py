@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.db import session_factory
@@ -331,8 +331,15 @@ class Records:
                     with_lead.append(r)
                 else:
                     updates.append({"id": known[r["url"]][0], **values})
-            if inserts:
-                s.execute(insert(Listing), inserts)
+            if inserts:  # a listing another worker has just inserted is updated instead
+                stmt = upsert(s, Listing)
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["url"],
+                        set_={k: stmt.excluded[k] for k in inserts[0] if k != "first_seen"},
+                    ),
+                    inserts,
+                )
             if updates:
                 s.execute(update(Listing), updates)
         return with_lead

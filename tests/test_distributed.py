@@ -457,6 +457,20 @@ def test_concurrent_writers_make_one_listing_and_one_lead(tmp_path, pg_url, dial
                 run_id=None,
             )
             created.append(result.lead_created)
+        records.save_clean_listings(
+            [
+                {
+                    "url": f"http://127.0.0.1:9/c/{i}.html",
+                    "target_id": target_id,
+                    "title": "毛巾",
+                    "text": "毛巾",
+                    "price": None,
+                    "status": 200,
+                    "seen_at": datetime.now(timezone.utc),
+                }
+                for i in range(20)
+            ]
+        )
         return created
 
     with ThreadPoolExecutor(8) as pool:
@@ -471,7 +485,7 @@ def test_concurrent_writers_make_one_listing_and_one_lead(tmp_path, pg_url, dial
     from monitor.models import Listing
 
     with records.sessions() as s:
-        assert s.scalar(select(func.count()).select_from(Listing)) == len(urls)
+        assert s.scalar(select(func.count()).select_from(Listing)) == len(urls) + 20
 
 
 def test_writers_sharing_the_evidence_folder_keep_every_chain_valid(tmp_path, pg_url):
