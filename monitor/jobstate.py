@@ -8,6 +8,14 @@ done, and would never be fetched again. Every request the spider schedules is ap
 requested again. Re-fetching is harmless: a listing already stored is recognised by its content
 hash and skipped. A request a target's page budget deferred is never done, so it stays pending
 and the next night continues there.
+
+This job state, not Scrapy's disk queue, is what a resumed crawl trusts: Scrapy writes the
+queue's bookkeeping (``requests.queue/active.json`` and each queue's ``info.json``) only when
+it closes cleanly. After a SIGKILL the chunk files stay without it, and queuelib reopens such a
+queue as empty while appending to the old chunk and reading from its start: it hands back the
+killed run's stale requests and silently drops as many new ones (the links a resumed page
+yields). Everything that queue held is pending here anyway, so on resume it is removed before
+Scrapy's scheduler opens it.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import shutil
 from pathlib import Path
 
 FILES = ("scheduled.txt", "done.txt")
+SCRAPY_QUEUE = "requests.queue"  # scrapy.core.scheduler's disk queues inside JOBDIR
 
 
 class JobState:
@@ -24,6 +33,8 @@ class JobState:
         self.dir = Path(jobdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.resumed = (self.dir / "scheduled.txt").exists()
+        if self.resumed:  # re-requested from pending(); the queue cannot be trusted after a kill
+            shutil.rmtree(self.dir / SCRAPY_QUEUE, ignore_errors=True)
         self._fds: dict[str, int] = {}
 
     def _append(self, name: str, target: str, url: str) -> None:
@@ -71,7 +82,8 @@ class JobState:
 
 
 def jobstate_for(crawler) -> JobState | None:
-    """One JobState per crawler (spider and pipelines share it)."""
+    """One JobState per crawler (spider and pipelines share it). Built when the store pipeline
+    is (ExecutionEngine.__init__), so before the scheduler opens its disk queue in JOBDIR."""
     jobdir = crawler.settings.get("JOBDIR")
     if not jobdir:
         return None
