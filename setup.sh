@@ -16,6 +16,14 @@ if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The printable evidence record (WeasyPrint) needs Pango; the tests read its PDFs with pdftotext.
+PKGS="libpango-1.0-0 libpangoft2-1.0-0"
+[ "${1:-}" = "--dev" ] && PKGS="$PKGS poppler-utils openssl"
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! dpkg -s $PKGS >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $PKGS >/dev/null) \
+    || echo "warning: could not install $PKGS; PDF evidence records may be unavailable" >&2
+fi
+
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

@@ -1,20 +1,34 @@
 """Headless Chromium for evidence: render a flagged listing, keep its DOM, bytes and a screenshot.
 
-Debian's Chromium is used as installed (never `playwright install`). Pages are hostile: each
-capture gets a fresh browser context, requests to any origin other than the listing's are
-aborted (nothing leaves the target, and the closed network is not probed), a capture that
-hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
-``max_pages`` captures run at once. Contexts and pages are always closed, so memory stays flat.
+Debian's Chromium is used as installed (never `playwright install`). Pages are hostile:
+Chromium is launched through the browser's own containment proxy (:mod:`monitor.containment`),
+which admits only the origins of the listings being captured, so nothing leaves the target at
+the network layer (redirect hops, WebSockets, preconnects, popups, WebRTC included); a route
+handler aborts other origins early as well, so the closed network is not probed. A capture whose
+page ends up on another origin keeps no DOM or screenshot: the evidence is the target's page or
+none. A capture that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and
+at most ``max_pages`` captures run at once. Contexts and pages are always closed, so memory
+stays flat.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from monitor.containment import (
+    OriginProxy,
+    contained_context_kwargs,
+    contained_launch_options,
+    guard_context,
+)
+from monitor.downloadermiddlewares.scope import is_private_host
+from monitor.evidence.recorder import ResponseRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +73,33 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return p.scheme, (p.hostname or "").lower(), p.port or (443 if p.scheme == "https" else 80)
 
 
+HANDLER = "monitor.containment.handler.ContainedPlaywrightHandler"
+NETWORK_QUIET_WAIT = 5.0
+
+
+async def settle_network(page, seconds: float = NETWORK_QUIET_WAIT) -> None:
+    """A PageMethod for rendered crawls: wait for the page's network to go quiet, for at most
+    ``seconds``. A page that never goes quiet (a script fetching or reconnecting for ever) is
+    taken as it is then, so it cannot hide its listing behind a render timeout."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+    try:
+        await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
+    except PlaywrightTimeoutError:
+        pass
+
+
+def renders_contained(settings) -> bool:
+    """Whether a crawler's settings render pages through the contained scrapy-playwright
+    handler (a bare scrapy-playwright handler would let Chromium leave the target)."""
+    path = settings.getdict("DOWNLOAD_HANDLERS").get("http")
+    if not path:
+        return False
+    if not isinstance(path, str):
+        path = f"{path.__module__}.{path.__qualname__}"
+    return path == HANDLER
+
+
 class SameOriginOnly:
     """For PLAYWRIGHT_ABORT_REQUEST: abort a page's requests to other origins (data: is fine)."""
 
@@ -80,6 +121,17 @@ class Capture:
     raw_body: bytes | None
     dom: str
     png: bytes | None
+    screenshot_note: str | None = None  # why the picture may not be exact, if it may not
+    request: dict | None = None  # the navigation request as Chromium sent it
+    loaded: list = field(default_factory=list)  # what the page loaded (evidence.recorder)
+
+
+VIEWPORT = {"width": 1280, "height": 900}
+MAX_SCREENSHOT_HEIGHT = 16384  # Chromium's largest paintable surface; taller pages are cut here
+
+SCREENSHOT_ATTEMPTS = 4
+NEXT_FRAMES_JS = """() => new Promise(done =>
+    requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"""
 
 
 class CaptureError(Exception):
@@ -102,8 +154,7 @@ class Browser:
         self._ctx = None
         self._ctx_pages = 0
         self._open: dict = {}
-        self._origins: set[tuple] = set()
-        self._origin_users: dict[tuple, int] = {}
+        self._proxy = OriginProxy()  # admits the origin of each capture while it runs
 
     RECYCLE = 100  # pages per browser context before a fresh one takes over
 
@@ -113,8 +164,9 @@ class Browser:
 
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
+            self._proxy.start()
             self._browser = await self._playwright.chromium.launch(
-                **launch_options(self.executable)
+                **contained_launch_options(launch_options(self.executable), self._proxy.url)
             )
             self._ctx = None
         return self._browser
@@ -127,14 +179,12 @@ class Browser:
             browser = await self._browser_ready()
             if self._ctx is None or self._ctx_pages >= self.RECYCLE:
                 self._ctx = await browser.new_context(
-                    viewport={"width": 1280, "height": 900},
-                    service_workers="block",
-                    locale="zh-CN",
-                    accept_downloads=False,
+                    **contained_context_kwargs({"viewport": dict(VIEWPORT), "locale": "zh-CN"})
                 )
+                await guard_context(self._ctx)
                 self._ctx_pages = 0
                 self._open[self._ctx] = 0
-                guard = SameOriginOnly(self._origins)
+                guard = SameOriginOnly(self._proxy.origins)
 
                 async def route(r):
                     await (r.abort() if guard(r.request) else r.continue_())
@@ -157,9 +207,12 @@ class Browser:
         """Render ``url``; raise CaptureError if it fails or takes longer than the timeout."""
         async with self.semaphore:
             origin = origin_of(url)
-            self._origin_users[origin] = self._origin_users.get(origin, 0) + 1
-            self._origins.add(origin)
-            context = await self._context()
+            self._proxy.admit(origin, is_private_host(origin[1]))
+            try:
+                context = await self._context()
+            except BaseException:
+                self._proxy.dismiss(origin)
+                raise
             holder: list = []
             try:
                 return await asyncio.wait_for(
@@ -180,9 +233,7 @@ class Browser:
                     except Exception:  # noqa: BLE001 - a dead renderer can fail to close
                         pass
                 await self._release(context)
-                self._origin_users[origin] -= 1
-                if not self._origin_users[origin]:
-                    self._origins.discard(origin)
+                self._proxy.dismiss(origin)
 
     async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
         page = await context.new_page()
@@ -193,22 +244,108 @@ class Browser:
         page.on("requestfailed", lambda r: inflight.discard(r))
         crashed = asyncio.get_running_loop().create_future()
         page.on("crash", lambda _: crashed.done() or crashed.set_result(True))
+        navigations = [0]  # of the main frame: the DOM and screenshot must be of one document
+
+        def navigated(frame) -> None:
+            if frame.parent_frame is None:
+                navigations[0] += 1
+
+        page.on("framenavigated", navigated)
+        recorder = ResponseRecorder(page, skip_url=url)
         response = await page.goto(url, wait_until="load", timeout=self.timeout * 1000)
         if crashed.done():
             raise CaptureError("renderer crashed")
         await self._settle(page, inflight)
-        raw = headers = None
+        seen = navigations[0]
+        self._check_on_target(page, url)
+        raw = headers = request = None
         status = None
         if response is not None:
             status = response.status
+            try:
+                sent = response.request
+                request = {
+                    "method": sent.method,
+                    "url": sent.url,
+                    "headers": {k: [v] for k, v in (await sent.all_headers()).items()},
+                }
+            except Exception:  # noqa: BLE001 - the page is hostile; the request is a bonus
+                request = None
             headers = {k: [v] for k, v in (await response.all_headers()).items()}
             try:
                 raw = await response.body()
             except Exception:  # noqa: BLE001
                 raw = None
         dom = await page.content()
-        png = await page.screenshot(full_page=True, type="png") if screenshot else None
-        return Capture(url, status, headers or {}, raw, dom, png)
+        png, note = await self._screenshot(page) if screenshot else (None, None)
+        self._check_on_target(page, url)
+        if navigations[0] != seen:
+            raise CaptureError("page navigated while it was captured")
+        loaded = [
+            x for x in await recorder.finish() if x.url != (response.url if response else url)
+        ]
+        return Capture(url, status, headers or {}, raw, dom, png, note, request, loaded)
+
+    async def _screenshot(self, page) -> tuple[bytes, str | None]:
+        """The whole document as one picture, as tall as the document and drawn once.
+
+        Chromium's full-page capture paints beyond the viewport, and under load it can tile
+        the page into the extra height (the same content again ~a viewport lower). Instead,
+        this page's own viewport is made as tall as its document (measured, re-measured after
+        the resize, since layouts that follow the window height move) and only the viewport is
+        captured: what is in the picture is what the page laid out, once."""
+        # The layout size comes from the browser (DevTools), not from the page's scripts, which
+        # could lie about their own height.
+        cdp = await page.context.new_cdp_session(page)
+        notes = []
+        try:
+            width, height = VIEWPORT["width"], VIEWPORT["height"]
+            for _ in range(3):
+                metrics = await cdp.send("Page.getLayoutMetrics")
+                size = metrics.get("cssContentSize") or metrics.get("contentSize") or {}
+                document = math.ceil(size.get("height", 0))
+                wanted = max(VIEWPORT["height"], min(document, MAX_SCREENSHOT_HEIGHT))
+                if wanted == height:
+                    break
+                height = wanted
+                await page.set_viewport_size({"width": width, "height": height})
+                await self._next_frames(page)
+        finally:
+            await cdp.detach()
+        if document > MAX_SCREENSHOT_HEIGHT:
+            notes.append(f"the page is {document} px tall; the picture shows its first {height} px")
+        # Under load Chromium may hand over a frame whose newly grown area still holds tiles
+        # of the top of the page (the content drawn twice). Such a frame is transient: when the
+        # viewport grew, take pictures until two in a row agree.
+        png = await page.screenshot(full_page=False, type="png", animations="disabled")
+        grew = height != VIEWPORT["height"]
+        stable = not grew
+        for _ in range(SCREENSHOT_ATTEMPTS if grew else 0):
+            again = await page.screenshot(full_page=False, type="png", animations="disabled")
+            if again == png:
+                stable = True
+                break
+            png = again
+        if not stable:
+            notes.append(
+                f"the page kept changing over {SCREENSHOT_ATTEMPTS + 1} pictures; the last is kept"
+            )
+        return png, "; ".join(notes) or None
+
+    async def _next_frames(self, page) -> None:
+        """Wait until the page has drawn two frames at its new size (at most a second: a
+        page's script could replace requestAnimationFrame)."""
+        try:
+            await asyncio.wait_for(page.evaluate(NEXT_FRAMES_JS), 1.0)
+        except asyncio.TimeoutError:
+            pass
+
+    @staticmethod
+    def _check_on_target(page, url: str) -> None:
+        """A page redirected (by its server, a script or a meta refresh) to another origin, whose
+        hop the proxy refused, shows what is not the target's: it is no evidence of it."""
+        if origin_of(page.url) != origin_of(url):
+            raise CaptureError(f"left the target: {page.url[:200]}")
 
     async def _settle(self, page, inflight: set) -> None:
         """After load, wait until the page's own requests (data fetched by script) are done and
@@ -228,15 +365,16 @@ class Browser:
                 await self._playwright.stop()
         finally:
             self._browser = self._playwright = None
+            self._proxy.stop()
 
 
 def playwright_settings(
     executable: str, max_pages: int = 4, timeout: float = 30.0, origins: set[tuple] | None = None
 ) -> dict:
-    """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium."""
-    handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+    """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium,
+    contained by :class:`~monitor.containment.handler.ContainedPlaywrightHandler`."""
     settings = {
-        "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+        "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(executable),
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max(1, max_pages),

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from monitor import __version__
-from monitor.errors import UserInputError
+from monitor.errors import DatabaseUnavailable, UserInputError
 
 
 def _console():
@@ -117,6 +118,8 @@ def cmd_crawl(args) -> int:
     from monitor.config import Target, check_http_url
 
     config = _config(args)
+    if args.explain:
+        os.environ["MONITOR_EXPLAIN"] = "1"  # read by monitor.extract.explain
     if args.url:
         problem = check_http_url(args.url)
         if problem:
@@ -149,6 +152,7 @@ def cmd_crawl(args) -> int:
 
 
 EXIT_ALREADY_RUNNING = 3
+EXIT_DATABASE = 4  # the database is down, unreachable or locked: nothing was done
 
 
 def cmd_nightly(args) -> int:
@@ -186,6 +190,7 @@ def cmd_scan(args) -> int:
     import orjson
 
     from monitor.lexicon import matcher_for
+    from monitor.lexicon.review import read_listings
 
     config = _config(args)
     matcher = matcher_for(config.lexicon_dir)
@@ -207,23 +212,10 @@ def cmd_scan(args) -> int:
             out.write(b"\n".join(lines) + b"\n")
         batch.clear()
 
-    try:
-        fh = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")
-    except OSError as exc:
-        raise UserInputError(args.file, None, f"cannot read: {exc.strerror}") from None
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise UserInputError(args.file, lineno, f"not a JSON object ({exc})") from None
-            if not isinstance(rec, dict):
-                raise UserInputError(args.file, lineno, "not a JSON object")
-            batch.append(rec)
-            if len(batch) >= 2000:
-                flush()
+    for rec in read_listings(args.file):
+        batch.append(rec)
+        if len(batch) >= 2000:
+            flush()
     flush()
     out.flush()
     return 0
@@ -238,6 +230,10 @@ def cmd_lexicon(args) -> int:
         return lint.run_check(directory)
     if args.lexicon_cmd == "stats":
         return lint.run_stats(directory)
+    if args.lexicon_cmd == "review":
+        from monitor.lexicon.review import run_review
+
+        return run_review(directory, args.file, args.examples, args.dropped)
     return lint.run_explain(directory, args.text)
 
 
@@ -366,23 +362,17 @@ def _export(args, records, labels) -> int:
 
 
 def cmd_evidence(args) -> int:
-    from monitor.evidence import EvidenceStore
+    from monitor.evidence import commands
 
     config = _config(args)
-    captures = (
-        (ev.lead_id, ev.manifest_path, ev.manifest_sha256) for ev in _records(config).evidence()
-    )
-    count, problems = EvidenceStore(config.evidence_dir).verify(captures)
-    if not problems:
-        print(f"证据校验通过 all {count} evidence capture(s) verified")
-        return 0
-    for lead_id, problem in problems:
-        print(f"线索 {lead_id}: {problem}", file=sys.stderr)
-    failed = sorted({lid for lid, _ in problems})
-    print(
-        f"证据校验失败 evidence failed for lead(s): {', '.join(map(str, failed))}", file=sys.stderr
-    )
-    return 1
+    records = _records(config)
+    if args.evidence_cmd == "export":
+        return commands.export(config, records, args.lead_id, args.wacz)
+    if args.evidence_cmd == "report":
+        return commands.report(config, records, args.lead_id, args.pdf, args.html, args.operator)
+    if args.evidence_cmd == "timestamp":
+        return commands.timestamp(config, records)
+    return commands.verify(config, records)
 
 
 def cmd_runs(args) -> int:
@@ -530,6 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--platform", help="with --url and --kind storefront: a platform declared in the config"
     )
+    c.add_argument(
+        "--explain",
+        action="store_true",
+        help="print, per page, whether it was taken for a listing and why",
+    )
     c.set_defaults(func=cmd_crawl)
 
     n = sub.add_parser("nightly", help="crawl every enabled target")
@@ -551,13 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.set_defaults(func=cmd_scan)
 
-    lx = sub.add_parser("lexicon", help="check, count or explain the lexicon")
+    lx = sub.add_parser("lexicon", help="check, count, explain or review the lexicon")
     lsub = lx.add_subparsers(dest="lexicon_cmd", required=True)
     for name in ("check", "stats"):
         q = lsub.add_parser(name)
         q.add_argument("--dir", help="lexicon folder (default: the config's)")
     q = lsub.add_parser("explain")
     q.add_argument("text")
+    q.add_argument("--dir")
+    q = lsub.add_parser("review", help="flagged listings of a JSONL file, grouped by term")
+    q.add_argument("file")
+    q.add_argument("--examples", type=int, default=5, help="listings shown per term")
+    q.add_argument("--dropped", action="store_true", help="also the candidates set aside, and why")
     q.add_argument("--dir")
     lx.set_defaults(func=cmd_lexicon)
 
@@ -586,9 +586,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ld.set_defaults(func=cmd_leads)
 
-    ev = sub.add_parser("evidence", help="verify evidence files")
+    ev = sub.add_parser("evidence", help="verify, timestamp, export and print evidence")
     esub = ev.add_subparsers(dest="evidence_cmd", required=True)
-    esub.add_parser("verify")
+    esub.add_parser("verify", help="check every hash, chain, head, binding and timestamp")
+    esub.add_parser("timestamp", help="timestamp captures left pending (needs evidence.tsa_url)")
+    q = esub.add_parser("export", help="a lead's captures as a WACZ web archive")
+    q.add_argument("lead_id", type=int)
+    q.add_argument("--wacz", required=True, help="the .wacz file to write")
+    q = esub.add_parser("report", help="电子数据提取记录: HTML (stdout or --html) and/or --pdf")
+    q.add_argument("lead_id", type=int)
+    q.add_argument("--pdf")
+    q.add_argument("--html")
+    q.add_argument("--operator", help="who extracted the evidence (default: evidence.operator)")
     ev.set_defaults(func=cmd_evidence)
 
     rn = sub.add_parser("runs", help="past runs and their statistics")
@@ -626,8 +635,26 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        if exc.filename is None:  # not a file or folder the user can fix: a real bug, shown whole
+            raise
+        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError
+
+        if not isinstance(exc, OperationalError):  # a bug, not a fault of the database
+            raise
+        from monitor.db import describe_database_error
+
+        url = _config(args).database_url
+        print(f"error: {describe_database_error(url, exc)}", file=sys.stderr)
+        return EXIT_DATABASE
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ A wrong key, type or URL raises :class:`ConfigError` naming the file, line and k
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,20 @@ from monitor.errors import ConfigError
 from monitor.yamlfile import dotted, line_of, load_yaml
 
 ENV_VAR = "MONITOR_CONFIG"
+_SPACE = re.compile(r"\s")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 TARGET_KINDS = ("site", "storefront")
 
 # section -> key -> (types, default). A default of None means "not set".
 SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     "database": {"url": ((str,), "sqlite:///data/monitor.db")},
-    "evidence": {"dir": ((str,), "data/evidence"), "screenshots": ((bool,), True)},
+    "evidence": {
+        "dir": ((str,), "data/evidence"),
+        "screenshots": ((bool,), True),
+        "tsa_url": ((str,), None),  # RFC 3161 timestamp authority; unset: manifests say so
+        "tsa_ca_file": ((str,), None),  # PEM root(s) the authority's tokens are checked against
+        "operator": ((str,), None),  # who extracted the evidence, for the printed record
+    },
     "lexicon": {"dir": ((str,), None)},
     "logs": {"dir": ((str,), "data/logs")},
     "jobs": {"dir": ((str,), "data/jobs")},
@@ -52,12 +61,38 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     },
     "console": {"token": ((str,), None)},  # login token for `monitor serve` off loopback
 }
+# (least, most) for numbers: a concurrency of 0 would hang a crawl, a negative delay or timeout
+# means nothing, and a value past the top is a typo (16000 for 16) rather than a wish.
+RANGES: dict[str, tuple[float, float]] = {
+    "crawl.concurrency": (1, 1000),
+    "crawl.per_target_concurrency": (1, 100),
+    "crawl.targets_at_once": (1, 100),
+    "crawl.delay": (0, 3600),
+    "crawl.max_page_bytes": (1024, 1024**3),
+    "crawl.page_budget": (1, 10_000_000),
+    "crawl.depth_limit": (0, 100_000),
+    "crawl.download_timeout": (0.1, 3600),
+    "browser.max_pages": (1, 64),
+    "browser.render_timeout": (0.1, 3600),
+    "target.delay": (0, 3600),
+    "target.page_budget": (1, 10_000_000),
+}
+# The longest text each target field may hold (the targets table's columns; a URL is a URL).
+TARGET_LENGTHS = {
+    "name": 200,
+    "url": 2048,
+    "kind": 20,
+    "platform": 100,
+    "region": 100,
+    "credit_code": 32,
+}
 TARGET_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
     "url": ((str,), None),
     "kind": ((str,), "site"),
     "enabled": ((bool,), True),
     "platform": ((str,), None),
+    "profile": ((str,), None),
     "render": ((bool,), False),
     "region": ((str,), None),
     "credit_code": ((str,), None),
@@ -86,6 +121,7 @@ class Target:
     kind: str = "site"
     enabled: bool = True
     platform: str | None = None
+    profile: str | None = None  # a page profile (monitor/extract/profiles/NAME.yaml); else detected
     render: bool = False
     region: str | None = None
     credit_code: str | None = None
@@ -106,6 +142,9 @@ class Config:
     logs_dir: Path
     jobs_dir: Path | None = None
     screenshots: bool = True
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    operator: str | None = None
     crawl: dict[str, Any] = field(default_factory=dict)
     browser: dict[str, Any] = field(default_factory=dict)
     console: dict[str, Any] = field(default_factory=dict)
@@ -142,6 +181,22 @@ def _check_type(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
+def range_problem(name: str, value: Any) -> str | None:
+    """Why a number is out of the range RANGES gives ``name`` ("crawl.delay"), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return f"must be a finite number, not {value}"
+    least, most = RANGES.get(name, (0, float("inf")))
+    if value < least:
+        return f"must be at least {least:g}, not {value:g}" + (
+            " (0 would stop the crawl)" if least >= 1 and value == 0 else ""
+        )
+    if value > most:
+        return f"must be at most {most:g}, not {value:g}"
+    return None
+
+
 def check_http_url(url: str) -> str | None:
     """Why ``url`` is not a usable http(s) URL, or None when it is."""
     try:
@@ -153,7 +208,7 @@ def check_http_url(url: str) -> str | None:
         return f"not an http(s) URL: {url!r}"
     if not parts.hostname:
         return f"URL has no host: {url!r}"
-    if any(c.isspace() for c in url):
+    if _SPACE.search(url):
         return f"URL contains spaces: {url!r}"
     return None
 
@@ -205,8 +260,11 @@ def load_config(path: str | Path | None = None) -> Config:
             value = given.get(key, default)
             if value is not None and not _check_type(value, types):
                 fail((section, key), f"must be {_type_name(types)}, not {value!r}")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                fail((section, key), "must not be negative")
+            problem = range_problem(f"{section}.{key}", value)
+            if problem:
+                fail((section, key), problem)
+            if isinstance(value, str) and _CONTROL.search(value):
+                fail((section, key), "contains a control character (a line break?)")
             values[section][key] = value
 
     base = path.resolve().parent
@@ -214,6 +272,13 @@ def load_config(path: str | Path | None = None) -> Config:
         database_url = _resolve_db_url(base, values["database"]["url"])
     except Exception as exc:  # sqlalchemy's ArgumentError and friends
         fail(("database", "url"), f"not a database URL ({exc})")
+
+    tsa_url = values["evidence"]["tsa_url"]
+    if tsa_url and (problem := check_http_url(tsa_url)):
+        fail(("evidence", "tsa_url"), problem)
+    tsa_ca_file = values["evidence"]["tsa_ca_file"]
+    if tsa_ca_file and not _resolve(base, tsa_ca_file).is_file():
+        fail(("evidence", "tsa_ca_file"), f"no such file: {_resolve(base, tsa_ca_file)}")
 
     platforms = data.get("platforms") or {}
     if not isinstance(platforms, dict):
@@ -246,7 +311,23 @@ def load_config(path: str | Path | None = None) -> Config:
             value = raw.get(key, default)
             if value is not None and not _check_type(value, types):
                 fail(("targets", i, key), f"must be {_type_name(types)}, not {value!r}")
+            problem = range_problem(f"target.{key}", value)
+            if problem:
+                fail(("targets", i, key), problem)
+            if isinstance(value, str) and len(value) > TARGET_LENGTHS.get(key, 2048):
+                fail(
+                    ("targets", i, key),
+                    f"is {len(value)} characters long (at most {TARGET_LENGTHS.get(key, 2048)})",
+                )
             kwargs[key] = value
+        for j, host in enumerate(kwargs["allowed_hosts"] or []):
+            if (
+                not isinstance(host, str)
+                or not host
+                or "/" in host
+                or any(c.isspace() for c in host)
+            ):
+                fail(("targets", i, "allowed_hosts", j), f"must be a host name, not {host!r}")
         problem = check_http_url(kwargs["url"])
         if problem:
             fail(("targets", i, "url"), problem)
@@ -262,6 +343,15 @@ def load_config(path: str | Path | None = None) -> Config:
                 ("targets", i, "platform"),
                 f"unknown platform {kwargs['platform']!r} (declare it under platforms)",
             )
+        if kwargs["profile"]:
+            from monitor.extract.profiles import load_profiles
+
+            if kwargs["profile"] not in load_profiles():
+                fail(
+                    ("targets", i, "profile"),
+                    f"unknown profile {kwargs['profile']!r} "
+                    f"(known: {', '.join(sorted(load_profiles()))})",
+                )
         names.add(kwargs["name"])
         targets.append(Target(**kwargs))
 
@@ -274,6 +364,13 @@ def load_config(path: str | Path | None = None) -> Config:
         logs_dir=_resolve(base, values["logs"]["dir"]),
         jobs_dir=_resolve(base, values["jobs"]["dir"]),
         screenshots=values["evidence"]["screenshots"],
+        tsa_url=values["evidence"]["tsa_url"],
+        tsa_ca_file=(
+            _resolve(base, values["evidence"]["tsa_ca_file"])
+            if values["evidence"]["tsa_ca_file"]
+            else None
+        ),
+        operator=values["evidence"]["operator"],
         crawl=values["crawl"],
         browser=values["browser"],
         console=values["console"],

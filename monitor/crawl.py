@@ -107,6 +107,17 @@ def crawler_settings(
     return settings
 
 
+def seal_evidence_heads(config, records, run_id: int) -> None:
+    """The run's list of evidence-chain heads, outside the chain (monitor.evidence.heads)."""
+    from monitor.evidence import EvidenceStore
+    from monitor.evidence.heads import seal_run
+
+    try:
+        seal_run(records, EvidenceStore(config.evidence_dir, config.tsa_url), run_id)
+    except Exception:  # noqa: BLE001 - the captures are recorded; verify reports a missing seal
+        logging.getLogger(__name__).exception("Could not seal the evidence heads of run %s", run_id)
+
+
 def _outcome(name: str, url: str, figures: dict) -> TargetOutcome:
     counts = {k: v for k, v in figures.items() if isinstance(v, int) and not isinstance(v, bool)}
     for key in COUNTERS:
@@ -219,6 +230,7 @@ def run_targets(
         elif state is not None:
             state.close()
 
+    seal_evidence_heads(config, records, run_id)
     run = records.close_run(run_id, [t.name for t in targets])
     figures = run.stats["targets"]
     outcomes = [_outcome(t.name, t.url, figures.get(t.name, {})) for t in targets]

@@ -9,7 +9,56 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.errors import DatabaseUnavailable
+
+__all__ = ["DatabaseUnavailable", "check_database", "engine_for", "init_db", "session_factory"]
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+LOCK_WAIT = 5  # seconds a command waits, before it starts, for another process's write lock
+
+
+def describe_database_error(url: str, exc: BaseException) -> str:
+    """One line naming the database (password hidden) and what is wrong with it."""
+    parsed = make_url(url)
+    orig = getattr(exc, "orig", None) or exc
+    detail = " ".join(str(orig).split())[:300]
+    low = detail.lower()
+    if parsed.drivername.startswith("sqlite"):
+        where = parsed.database or ":memory:"
+        if "locked" in low or "busy" in low:
+            return (
+                f"数据库被另一个进程锁住 database is locked by another process: {where} ({detail})"
+            )
+        return f"数据库无法打开 database cannot be opened: {where} ({detail})"
+    where = parsed.render_as_string(hide_password=True)
+    if any(
+        w in low for w in ("refused", "timeout", "timed out", "could not translate", "no route")
+    ):
+        return f"数据库无法连接 database unreachable: {where} ({detail})"
+    return f"数据库不可用 database unavailable: {where} ({detail})"
+
+
+def check_database(url: str) -> None:
+    """Connect, and on SQLite take the write lock for a moment, so a database that is down or
+    locked is named before a command starts work; raises DatabaseUnavailable."""
+    from sqlalchemy.exc import DBAPIError
+
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {LOCK_WAIT * 1000}")
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    conn.exec_driver_sql("ROLLBACK")
+                finally:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
+            else:
+                conn.exec_driver_sql("SELECT 1")
+            conn.rollback()
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(describe_database_error(url, exc)) from None
 
 
 @lru_cache(maxsize=8)
@@ -30,7 +79,8 @@ def engine_for(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {"connect_timeout": 10} if parsed.drivername.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
@@ -51,6 +101,7 @@ def init_db(url: str) -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
+    check_database(url)
     command.upgrade(alembic_config(url), "head")
     with engine_for(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import codecs
 from functools import lru_cache
 
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
+
 WIDER = {
     "gb2312": "gb18030",
     "gbk": "gb18030",
@@ -93,3 +95,15 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
         [declared] * bool(declared) + list(CANDIDATES),
         key=lambda enc: sample.decode(enc, errors="replace").count("\ufffd"),
     )
+
+
+def declared_encoding(response) -> str | None:
+    """What a response says its encoding is, as browsers rank it: a byte-order mark, then the
+    Content-Type header, then the page's own <meta> (read by w3lib). It may lie: see
+    :func:`choose_encoding`."""
+    bom, _ = read_bom(response.body[:4])
+    if bom:
+        return bom
+    header = response.headers.get(b"Content-Type")
+    declared = http_content_type_encoding(header.decode("latin-1")) if header else None
+    return declared or html_body_declared_encoding(response.body[:4096])

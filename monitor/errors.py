@@ -24,3 +24,8 @@ class LexiconError(UserInputError):
 
 class TargetsFileError(UserInputError):
     """A targets CSV has a bad row."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used at all (down, unreachable, locked, unopenable): printed as
+    one line naming which and where, instead of a driver's traceback."""

@@ -20,10 +20,19 @@ class ListingItem:
     headers: dict
     raw_body: bytes
     fetched_at: datetime
-    source: str = ""  # jsonld | microdata | opengraph | page
+    # how the page was read: jsonld | microdata | rdfa | opengraph | embedded | platform |
+    # generic; for a page item, the page's kind (list | other)
+    source: str = ""
+    # listing: a product page; page: a page that is not one product, matched for wording of its
+    # own (a 招刷手 recruitment page) as a lead of its own kind
+    kind: str = "listing"
+    profile: str | None = None  # the platform or shop-system profile the page was read with
     rendered_dom: str | None = None
     screenshot: bytes | None = None
     screenshot_missing: str | None = None
+    screenshot_note: str | None = None  # why the screenshot may not be exact
+    request: dict | None = None  # the request as sent: method, url, headers
+    loaded: list = field(default_factory=list)  # what the rendered page loaded, for replay
     # set by the pipelines
     unchanged: bool = False
     open_lead: bool = False  # not flagged now, but its lead is open: capture the clean state
@@ -32,6 +41,26 @@ class ListingItem:
     manifest_path: str | None = None
     manifest_sha256: str | None = None
     previous_sha256: str | None = None
+    timestamp_status: str = "none"  # none | pending | ok
+
+
+# What `scrapy crawl site -O items.jsonl` writes: what was read and matched, not the raw bytes
+# and headers kept as evidence (bytes would break a JSON feed and belong in the evidence store).
+FEED_FIELDS = [
+    "target",
+    "url",
+    "final_url",
+    "kind",
+    "source",
+    "profile",
+    "title",
+    "price",
+    "text",
+    "status",
+    "fetched_at",
+    "categories",
+    "hits",
+]
 
 
 @dataclass
@@ -44,9 +73,11 @@ class ListingGone:
     fetched_at: datetime
     headers: dict = field(default_factory=dict)
     raw_body: bytes | None = None
+    request: dict | None = None
     manifest_path: str | None = None
     manifest_sha256: str | None = None
     previous_sha256: str | None = None
+    timestamp_status: str = "none"  # none | pending | ok
 
 
 @dataclass

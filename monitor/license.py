@@ -8,13 +8,13 @@ Scrapy: extraction from HTML text, validation, and nothing else.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
 import parsel
 
-from monitor.extract import as_selector
+from monitor.extract.page import Page
+from monitor.extract.structured import PRODUCT_TYPES, read_structured, short_type
 from monitor.lexicon.normalize import fold
 
 CATEGORY = "license_display"
@@ -81,46 +81,48 @@ class LicenseInfo:
         return bool(self.operator or self.credit_codes or self.icps)
 
 
-def _page_text(page: str | parsel.Selector) -> str:
-    sel = as_selector(page)
-    if sel is None:
-        return ""
-    parts = sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]").getall()
-    for raw in sel.xpath("//script[@type='application/ld+json']/text()").getall():
-        try:
-            data = json.loads(raw, strict=False)
-        except ValueError:
-            continue
-        for node in data if isinstance(data, list) else [data]:
-            if isinstance(node, dict):
-                for key in (
-                    "name",
-                    "legalName",
-                    "taxID",
-                    "vatID",
-                    "identifier",
-                    "telephone",
-                    "leiCode",
-                ):
-                    value = node.get(key)
-                    if isinstance(value, str):
-                        label = {"legalName": "经营者", "name": "经营者", "telephone": "电话"}.get(
-                            key, "统一社会信用代码"
-                        )
-                        parts.append(f" {label}：{value} ")
-                address = node.get("address")
-                if isinstance(address, str):
-                    parts.append(f" 地址：{address} ")
+_ORG_FIELDS = {
+    "legalName": "经营者",
+    "name": "经营者",
+    "taxID": "统一社会信用代码",
+    "vatID": "统一社会信用代码",
+    "identifier": "统一社会信用代码",
+    "leiCode": "统一社会信用代码",
+    "telephone": "电话",
+}
+
+
+def _page_text(page: Page) -> str:
+    """The page's visible text (header and footer included: licences live there) and what its
+    JSON-LD declares about its operator, labelled the way a page would write it."""
+    parts = [page.full_text]
+    for node in read_structured(page).jsonld:
+        if set(short_type(node.get("@type"))) & PRODUCT_TYPES:
+            continue  # a product's name is not its operator
+        for key, label in _ORG_FIELDS.items():
+            value = node.get(key)
+            if isinstance(value, str):
+                parts.append(f" {label}：{value} ")
+        address = node.get("address")
+        if isinstance(address, str):
+            parts.append(f" 地址：{address} ")
     return " ".join(parts)
 
 
-def extract_license(page: str | parsel.Selector, url: str = "") -> LicenseInfo:
-    """Operator name, credit codes, ICP numbers, phone and address shown on a page.
+def extract_license(page: str | parsel.Selector | Page, url: str = "") -> LicenseInfo:
+    """Operator name, credit codes, ICP numbers, phone and address shown on a page (HTML text, a
+    selector, or the :class:`Page` the listing was read from: one parse serves both).
 
     Full-width characters and spaces inside a code are folded first (９１３３ ０１… reads as 9133 01…).
     """
     info = LicenseInfo(url)
-    text_cn = fold(_page_text(page))
+    parsed = Page.of(page, url)
+    if parsed is None:
+        return info
+    try:
+        text_cn = fold(_page_text(parsed))
+    except RecursionError:  # hostile markup: nothing readable, nothing raised
+        return info
     text = text_cn.upper()
     for m in _LABELLED_CODE.finditer(text):
         code = re.sub(r"[\s\-]", "", m.group(1))[:18]

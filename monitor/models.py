@@ -106,6 +106,9 @@ class CrawlRun(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     stats: Mapped[dict] = mapped_column(JSON, default=dict)
     log_path: Mapped[str | None] = mapped_column(Text)
+    # The sealed list of evidence-chain heads this run left (a file in the evidence folder),
+    # by its sha256; timestamped when a TSA is configured.
+    heads_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Listing(Base):
@@ -142,6 +145,11 @@ class Lead(Base):
     categories: Mapped[list] = mapped_column(JSON, default=list)
     hits: Mapped[list] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    # The head of the lead's evidence chain, kept outside the chain: its newest manifest's
+    # sha256 and how many captures the chain holds. A cut tail, a forged newest manifest or
+    # deleted evidence rows no longer agree with it.
+    evidence_head: Mapped[str | None] = mapped_column(String(64))
+    evidence_count: Mapped[int] = mapped_column(Integer, default=0)
     case_no: Mapped[str | None] = mapped_column(Clipped(64))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -181,6 +189,9 @@ class Evidence(Base):
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     previous_sha256: Mapped[str | None] = mapped_column(String(64))
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # RFC 3161 token beside the manifest: none (no TSA configured) | pending (the TSA failed;
+    # `monitor evidence timestamp` retries) | ok
+    timestamp_status: Mapped[str] = mapped_column(String(10), default="none")
 
     lead: Mapped[Lead] = relationship(back_populates="evidence")
 

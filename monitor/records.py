@@ -212,6 +212,7 @@ class Records:
         run_id: int | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
+        timestamp_status: str = "none",
     ) -> SaveResult:
         """Record one crawled listing and, when flagged, its lead and evidence.
 
@@ -285,7 +286,14 @@ class Records:
                 listing.next_visit = None
                 s.flush()
                 self._add_evidence(
-                    s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
+                    s,
+                    lead,
+                    manifest_path,
+                    manifest_sha256,
+                    previous_sha256,
+                    run_id,
+                    seen_at,
+                    timestamp_status,
                 )
             return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
 
@@ -353,6 +361,7 @@ class Records:
         previous: str | None,
         run_id: int | None,
         at: datetime,
+        timestamp_status: str = "none",
     ) -> None:
         if sha:
             s.execute(
@@ -364,9 +373,13 @@ class Records:
                     manifest_sha256=sha,
                     previous_sha256=previous,
                     captured_at=at,
+                    timestamp_status=timestamp_status,
                 )
                 .on_conflict_do_nothing(index_elements=["manifest_sha256"])
             )
+            # the chain's head, kept outside the chain (see monitor.evidence.heads)
+            lead.evidence_head = sha
+            lead.evidence_count = (lead.evidence_count or 0) + 1
 
     def open_lead(self, url: str) -> bool:
         """Whether this listing URL has a lead the crawler may still move (not reviewed away)."""
@@ -448,6 +461,7 @@ class Records:
         previous_sha256: str | None = None,
         run_id: int | None = None,
         note: str | None = None,
+        timestamp_status: str = "none",
     ) -> int | None:
         """A flagged listing that is gone (404/410, or no longer in its shop): its lead becomes removed."""
         with self.sessions.begin() as s:
@@ -462,7 +476,14 @@ class Records:
             self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
             lead.status, lead.updated_at = "removed", utcnow()
             self._add_evidence(
-                s, lead, manifest_path, manifest_sha256, previous_sha256, run_id, seen_at
+                s,
+                lead,
+                manifest_path,
+                manifest_sha256,
+                previous_sha256,
+                run_id,
+                seen_at,
+                timestamp_status,
             )
             return lead.id
 

@@ -38,7 +38,13 @@ ITEM_PIPELINES = {
 }
 
 ADDONS = {"monitor.addon.ConfigAddon": 0}
-EXTENSIONS = {"monitor.stats.TargetStats": 0}
+EXTENSIONS = {
+    "monitor.stats.TargetStats": 0,
+    # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read
+    "monitor.extract.explain.ExplainExtension": 500,
+}
+# every exception a callback raises is counted by kind, per target
+SPIDER_MIDDLEWARES = {"spiders.errors.CallbackErrorsMiddleware": 45}
 
 # One crawl for many shops: each shop (host:port) is a download slot with its own concurrency
 # and delay (CONCURRENT_REQUESTS_PER_DOMAIN, DOWNLOAD_DELAY, AutoThrottle); breadth first

@@ -1,32 +1,33 @@
 """Capture evidence for flagged listings, content-addressed, with a chained manifest.
 
-For each flagged listing: the raw response bytes and headers as served, and, when Chromium is
-available, the page rendered again for its full-page screenshot and rendered DOM (only flagged
-listings are rendered, so a nightly run stays fast). When a screenshot cannot be taken the
-manifest says why. Counts: monitor/evidence_captured, monitor/screenshots,
-monitor/screenshot_failed/<reason>.
+For each flagged listing: the raw response bytes and headers as served and the request as
+sent, and, when Chromium is available, the page rendered again for its full-page screenshot and
+rendered DOM (only flagged listings are rendered, so a nightly run stays fast); all of it also
+as WARC records. The manifest names its lead and listing and links to the lead's previous one;
+with a timestamp authority configured it is timestamped at once (a failure leaves it pending
+for `monitor evidence timestamp`). When a screenshot cannot be taken the manifest says why.
+Counts: monitor/evidence_captured, monitor/screenshots, monitor/screenshot_failed/<reason>,
+monitor/timestamps, monitor/timestamp_pending.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact, release_chain
+from monitor.evidence import EvidenceStore, release_chain
+from monitor.evidence.artifacts import Artifact, Captured, build_all
+from monitor.evidence.ledger import lead_id_for
+from monitor.evidence.recorder import decoded_headers
+from monitor.evidence.tsa import TimestampError, stamp_manifest
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
 logger = logging.getLogger(__name__)
-
-
-def _content_type(headers: dict) -> str:
-    for key, values in headers.items():
-        if key.lower() == "content-type" and values:
-            return values[0].split(";")[0].strip() or "application/octet-stream"
-    return "application/octet-stream"
 
 
 class EvidencePipeline:
@@ -66,25 +67,32 @@ class EvidencePipeline:
                     executable, config.browser["max_pages"], config.browser["render_timeout"]
                 )
         pipeline = cls(
-            EvidenceStore(config.evidence_dir),
+            EvidenceStore(config.evidence_dir, config.tsa_url),
             crawler_records(crawler),
             crawler.stats,
             browser,
             why,
         )
         pipeline.crawler = crawler
+        # what a killed run was writing when it died (never recorded): cleared before writing
+        pipeline.store.remove_orphaned_temp_files()
         return pipeline
 
-    def artifacts(self, item: ListingItem) -> list[Artifact]:
-        arts = []
-        if item.raw_body is not None:
-            arts.append(Artifact("raw_body", item.raw_body, _content_type(item.headers)))
-        arts.append(headers_artifact(item.headers))
-        if item.rendered_dom is not None:
-            arts.append(Artifact("rendered_dom", item.rendered_dom.encode("utf-8"), "text/html"))
-        if item.screenshot is not None:
-            arts.append(Artifact("screenshot", item.screenshot, "image/png"))
-        return arts
+    @staticmethod
+    def artifacts(item: ListingItem) -> list[Artifact]:
+        return build_all(
+            Captured(
+                url=item.final_url,
+                status=item.status,
+                headers=item.headers,
+                fetched_at=item.fetched_at,
+                raw_body=item.raw_body,
+                request=item.request,
+                rendered_dom=item.rendered_dom,
+                screenshot=item.screenshot,
+                loaded=item.loaded,
+            )
+        )
 
     async def render(self, item: ListingItem) -> None:
         """Screenshot and rendered DOM (and raw bytes, if the spider had none) from Chromium."""
@@ -99,27 +107,41 @@ class EvidencePipeline:
             item.screenshot_missing = f"capture failed: {reason}"
             return
         item.screenshot = cap.png
+        if cap.screenshot_note:
+            item.screenshot_note = cap.screenshot_note
         item.rendered_dom = cap.dom
+        item.loaded = cap.loaded
         if item.raw_body is None and cap.raw_body is not None:
-            item.raw_body, item.headers = cap.raw_body, cap.headers or item.headers
+            # Chromium hands over the body decoded: its encoding headers no longer apply
+            item.raw_body = cap.raw_body
+            item.headers = decoded_headers(cap.headers) or item.headers
+            item.request = cap.request
         self.stats.inc_value("monitor/screenshots")
 
     async def process_item(self, item, spider=None):
         if isinstance(item, ListingGone):
             if self.records.open_lead(item.url):  # evidence that the listing is gone
                 await self.lock_chain(item)
+                arts = build_all(
+                    Captured(
+                        url=item.url,
+                        status=item.status,
+                        headers=item.headers,
+                        fetched_at=item.fetched_at,
+                        raw_body=item.raw_body or b"",
+                        request=item.request,
+                    )
+                )
                 self.capture(
                     item,
                     item.url,
                     item.status,
                     item.headers,
                     item.fetched_at,
-                    [
-                        Artifact("raw_body", item.raw_body or b"", _content_type(item.headers)),
-                        headers_artifact(item.headers),
-                    ],
+                    arts,
                     {"state": f"gone (HTTP {item.status})"},
                 )
+                await self.timestamp(item)
             return item
         if (
             not isinstance(item, ListingItem)
@@ -131,6 +153,8 @@ class EvidencePipeline:
         notes = {}
         if item.screenshot_missing:
             notes["screenshot_missing"] = item.screenshot_missing
+        if item.screenshot_note:
+            notes["screenshot"] = item.screenshot_note
         if not item.categories:
             notes["state"] = "violation no longer shown (rectified)"
         await self.lock_chain(item)
@@ -143,22 +167,40 @@ class EvidencePipeline:
             self.artifacts(item),
             notes,
         )
+        await self.timestamp(item)
         return item
 
     async def lock_chain(self, item) -> None:
         """Hold the listing's chain lock until the store pipeline has recorded the capture
         (released there); waited for in a thread, so the crawl goes on meanwhile."""
-        import asyncio
-
         lock = self.store.chain_lock(item.url)
         await asyncio.to_thread(lock.acquire)
         item.chain_lock = lock
+
+    async def timestamp(self, item) -> None:
+        """Timestamp the new manifest when a TSA is configured; on failure leave it pending."""
+        if not self.store.tsa_url or not item.manifest_sha256:
+            return
+        try:
+            await asyncio.to_thread(
+                stamp_manifest, self.store, item.manifest_sha256, self.store.tsa_url
+            )
+        except (TimestampError, OSError) as exc:
+            item.timestamp_status = "pending"
+            self.stats.inc_value("monitor/timestamp_pending")
+            logger.warning("Timestamp pending for %s: %s", item.url, exc)
+            return
+        item.timestamp_status = "ok"
+        self.stats.inc_value("monitor/timestamps")
 
     def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
         """Write the evidence; on a storage failure stop this target, and record nothing."""
         try:
             previous = self.records.previous_manifest(item.url)
             manifest = self.store.capture(
+                listing_url=item.url,
+                target=item.target,
+                lead_id=lead_id_for(self.records, item.url),
                 url=item.url,
                 final_url=final_url,
                 status=status,

@@ -19,7 +19,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import license as lic
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import Artifact, EvidenceStore, headers_artifact
+from monitor.evidence import EvidenceStore
+from monitor.evidence.artifacts import Captured, build_all
+from monitor.evidence.ledger import lead_id_for
+from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
 from monitor.records import content_hash
 from monitor.stats import TargetStats
@@ -71,7 +74,7 @@ class LicensePipeline:
         config = crawler_config(crawler)
         pipeline = cls(
             crawler_records(crawler),
-            EvidenceStore(config.evidence_dir),
+            EvidenceStore(config.evidence_dir, config.tsa_url),
             TargetStats.of(crawler),
             crawler.settings.getint("MONITOR_RUN_ID") or None,
         )
@@ -179,13 +182,22 @@ class LicensePipeline:
                 status=page.status,
                 headers=page.headers,
                 fetched_at=page.fetched_at,
-                artifacts=[
-                    Artifact("raw_body", page.raw_body, "text/html"),
-                    headers_artifact(page.headers),
-                ],
+                artifacts=build_all(
+                    Captured(
+                        url=page.url,
+                        status=page.status,
+                        headers=page.headers,
+                        fetched_at=page.fetched_at,
+                        raw_body=page.raw_body,
+                    )
+                ),
                 previous_sha256=previous,
                 notes={"license_display": [p for p, _ in problems]},
+                listing_url=lead_url,
+                target=target,
+                lead_id=lead_id_for(self.records, lead_url),
             )
+            stamped = timestamp_now(self.store, manifest.sha256)
             result = self.records.save_listing(
                 target_id=target_id,
                 url=lead_url,
@@ -200,6 +212,7 @@ class LicensePipeline:
                 manifest_sha256=manifest.sha256,
                 previous_sha256=previous,
                 run_id=self.run_id,
+                timestamp_status=stamped,
             )
         if result.lead_created or result.lead_updated:
             self.stats.inc(target, "monitor/license_leads")

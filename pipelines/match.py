@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+from scrapy.exceptions import DropItem
+
 from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.items import ListingItem
+from monitor.jobstate import jobstate_for
 from monitor.lexicon import matcher_for
 from monitor.records import content_hash
 from monitor.stats import TargetStats
 
 
 class MatchPipeline:
-    def __init__(self, matcher, records, stats) -> None:
+    def __init__(self, matcher, records, stats, jobstate=None) -> None:
         self.matcher = matcher
         self.records = records
         self.stats = stats
+        self.jobstate = jobstate
 
     @classmethod
     def from_crawler(cls, crawler):
         config = crawler_config(crawler)
         return cls(
-            matcher_for(config.lexicon_dir), crawler_records(crawler), TargetStats.of(crawler)
+            matcher_for(config.lexicon_dir),
+            crawler_records(crawler),
+            TargetStats.of(crawler),
+            jobstate_for(crawler),
         )
 
     def process_item(self, item, spider=None):
         if not isinstance(item, ListingItem):
             return item
-        self.stats.inc(item.target, "monitor/listings")
+        self.stats.inc(
+            item.target, "monitor/listings" if item.kind == "listing" else "monitor/pages_matched"
+        )
         known = self.records.listing_hash(item.url)
         if known is not None and known == content_hash(item.title, item.text, item.price):
             item.unchanged = True
@@ -38,4 +47,9 @@ class MatchPipeline:
             self.stats.inc(item.target, "monitor/flagged")
         elif known is not None:
             item.open_lead = self.records.open_lead(item.url)
+        if item.kind == "page" and not result.flagged and not item.open_lead:
+            # a page that is not a listing is kept only for wording of its own
+            if self.jobstate is not None:
+                self.jobstate.done(item.target, item.url)
+            raise DropItem("page without violation wording", log_level="DEBUG")
         return item

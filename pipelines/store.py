@@ -172,6 +172,7 @@ class StorePipeline:
                 item.manifest_sha256,
                 item.previous_sha256,
                 self.run_id,
+                timestamp_status=item.timestamp_status,
             ):
                 self.counts.inc(item.target, "monitor/leads_removed")
             self.done(item)
@@ -200,6 +201,7 @@ class StorePipeline:
                 run_id=self.run_id,
                 etag=_header(item.headers, "etag"),
                 last_modified=_header(item.headers, "last-modified"),
+                timestamp_status=item.timestamp_status,
             )
             if result.lead_created:
                 self.counts.inc(item.target, "monitor/leads_new")

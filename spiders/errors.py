@@ -51,3 +51,28 @@ def failure_kind(failure) -> str:
 
 def _tuple(exc) -> tuple:
     return exc if isinstance(exc, tuple) else (exc,)
+
+
+class CallbackErrorsMiddleware:
+    """Count every exception a spider callback raises by its kind (``monitor/errors/<kind>``),
+    and mark the target not crawled when it was the start page's, so a page that breaks the
+    parser is reported rather than leaving the run "crawled, 0 listings"."""
+
+    def __init__(self, counts) -> None:
+        self.counts = counts
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        from monitor.stats import TargetStats
+
+        return cls(TargetStats.of(crawler))
+
+    def process_spider_exception(self, response, exception, spider=None):
+        from monitor.stats import target_of
+
+        kind = f"callback_{type(exception).__name__}"
+        target = target_of(response)
+        self.counts.inc(target, f"monitor/errors/{kind}")
+        if response.meta.get("start") and target:
+            self.counts.fail(target, f"start page failed: {kind}")
+        return None  # Scrapy logs it and goes on with the crawl

@@ -1,11 +1,15 @@
 """The site spider: crawl one self-built shop and yield its product pages as listings.
 
-    scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME]
+    scrapy crawl site -a url=https://shop.example.cn/ [-a target=NAME] [-a profile=NAME]
 
-Follows links on the target only (TargetScopeMiddleware enforces it), recognises product
-pages with :func:`monitor.extract.extract_listing`, and yields a ListingItem with the
-decoded text and the raw bytes and headers as served. A listing URL that answers 404/410
-yields ListingGone so its lead can be marked removed.
+Follows links on the target only (TargetScopeMiddleware enforces it). Each page is parsed
+once and read by :mod:`monitor.extract` (structured data, page state, platform profiles, the
+generic product-page model): a product page yields a ListingItem with the decoded text and the
+raw bytes and headers as served; a list page's goods are followed first, so each becomes a
+listing from its own page; a page that is neither is matched for wording of its own as a
+``kind="page"`` item. How each page was read is counted (``monitor/page_kind/<kind>``,
+``monitor/source/<layer>``) and, with ``-a explain=1`` or ``monitor crawl --explain``, printed.
+A listing URL that answers 404/410 yields ListingGone so its lead can be marked removed.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ from monitor.config import Target
 from monitor.downloadermiddlewares.budget import BudgetDeferred
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.downloadermiddlewares.scope import origin
-from monitor.extract import extract_listing
-from monitor.items import LicensePage, ListingGone, ListingItem, ListingSeen
+from monitor.extract import Page, Reading, page_wording, read
+from monitor.extract.explain import line as explain_line
+from monitor.extract.explain import page_read
+from monitor.extract.profiles import load_profiles
+from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
 from monitor.stats import TargetStats
 from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
+from spiders.feeds import FEED_EXPORTERS
 
 
 class SiteSpider(scrapy.Spider):
@@ -40,6 +48,11 @@ class SiteSpider(scrapy.Spider):
     ``targets`` (monitor.config.Target objects) to crawl all of a night's shops at once."""
 
     name = "site"
+    custom_settings = {
+        # `scrapy crawl site -O items.jsonl`: what was read, not the raw bytes kept as evidence
+        "FEED_EXPORT_FIELDS": FEED_FIELDS,
+        "FEED_EXPORTERS": FEED_EXPORTERS,
+    }
 
     def __init__(
         self,
@@ -47,6 +60,8 @@ class SiteSpider(scrapy.Spider):
         target: str | None = None,
         allowed_hosts: str | list | None = None,
         render: str | bool = False,
+        profile: str | None = None,
+        explain: str | bool = False,
         targets: list | None = None,
         **kwargs,
     ) -> None:
@@ -62,8 +77,11 @@ class SiteSpider(scrapy.Spider):
                     url=url,
                     allowed_hosts=allowed_hosts or None,
                     render=str(render).lower() in ("1", "true", "yes"),
+                    profile=profile or None,
                 )
             ]
+        load_profiles()  # a broken profile file stops the crawl here, in one line, not per page
+        self.explain = str(explain).lower() in ("1", "true", "yes")
         self.targets: dict[str, Target] = {t.name: t for t in targets}
         # targets rendered in Chromium (configured, or found to build their pages by script)
         self.rendering: set[str] = {t.name for t in targets if t.render}
@@ -102,8 +120,10 @@ class SiteSpider(scrapy.Spider):
         if meta["playwright"] and "playwright_page_methods" not in meta:
             from scrapy_playwright.page import PageMethod
 
+            from monitor.browser import settle_network
+
             # content that script fetches after the load event: wait for the network to go quiet
-            meta["playwright_page_methods"] = [PageMethod("wait_for_load_state", "networkidle")]
+            meta["playwright_page_methods"] = [PageMethod(settle_network)]
         if self.jobstate is not None:
             self.jobstate.scheduled(target, url)
         return scrapy.Request(
@@ -144,24 +164,29 @@ class SiteSpider(scrapy.Spider):
         if not isinstance(response, TextResponse):
             self.done(response)
             return
-        if self.needs_rendering(response):
+        target = self.target_of(response)
+        page = Page.from_response(response)
+        reading = read(
+            page, response.url, response.meta.get("profile") or self.targets[target].profile
+        )
+        if self.needs_rendering(response, reading):
             # the shop builds its pages with script: render it from now on
-            self.rendering.add(self.target_of(response))
+            self.rendering.add(target)
             self.crawler.stats.inc_value("monitor/render_fallback")
             self.logger.info("Page is built by script, rendering it in Chromium: %s", response.url)
             yield self.request(
                 response.url,
-                self.target_of(response),
+                target,
                 dont_filter=True,
                 meta={"start": response.meta.get("start", False)},
             )
             return
-        item = self.listing(response)
-        info = extract_license(response.selector, response.url)
+        self.record(reading, response)
+        info = extract_license(page, response.url)
         if info.found or response.meta.get("start"):
             raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
             yield LicensePage(
-                self.target_of(response),
+                target,
                 response.url,
                 info,
                 response.status,
@@ -170,21 +195,54 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 start=bool(response.meta.get("start")),
             )
-        yield from self.follow_links(response)
+        followed = 0
+        # A list's goods are yielded before its other links, each to become a listing from its
+        # own page. (Not with a raised request priority: with JOBDIR, a run killed by SIGKILL
+        # then resumed lost listings queued at another priority - tests/test_nightly.py.)
+        candidates = [response.urljoin(p.url) for p in reading.candidates if p.url]
+        for request in self.follow(response, candidates):
+            followed += 1
+            yield request
+        for request in self.follow(
+            response, (response.urljoin(link.url) for link in self.links.extract_links(response))
+        ):
+            followed += 1
+            yield request
+        item = self.item(response, reading, page)
+        if response.meta.get("start") and reading.listing is None and not followed:
+            # nothing to crawl: the target must not be reported as crawled with 0 listings
+            TargetStats.of(self.crawler).fail(target, "start page: no links or listings")
         if item is not None:
             yield item  # the store pipeline marks it done once it is written
         else:
             self.done(response)
 
-    def follow_links(self, response):
+    def record(self, reading: Reading, response) -> None:
+        """Count how the page was read, so a run on a new shop shows at once how it went."""
+        counts = TargetStats.of(self.crawler)
+        target = self.target_of(response)
+        counts.inc(target, f"monitor/page_kind/{reading.kind}")
+        if reading.listing is not None:
+            counts.inc(target, f"monitor/source/{reading.listing.source}")
+        if reading.profile:
+            counts.inc(target, f"monitor/profile/{reading.profile}")
+        for kind in reading.errors:
+            counts.inc(target, f"monitor/errors/{kind}")
+        if reading.candidates:
+            counts.inc(target, "monitor/list_candidates", len(reading.candidates))
+        self.crawler.signals.send_catch_log(
+            page_read, reading=reading, url=response.url, spider=self
+        )
+        self.logger.debug("%s", explain_line(reading, response.url))
+
+    def follow(self, response, urls):
         """Requests for the page's links that stay on its target and are no trap: off-site links
         and trap signatures are dropped here, at the cost of reading their URL."""
         target = self.target_of(response)
         spec = self.targets[target]
         origins = self.origins(spec)
         counts = TargetStats.of(self.crawler)
-        for link in self.links.extract_links(response):
-            url = response.urljoin(link.url)
+        for url in urls:
             if origin(url) not in origins and urlsplit(url).hostname not in (
                 spec.allowed_hosts or ()
             ):
@@ -212,7 +270,7 @@ class SiteSpider(scrapy.Spider):
         if self.jobstate is not None:
             self.jobstate.done(self.target_of(response_or_request), response_or_request.url)
 
-    def needs_rendering(self, response: TextResponse) -> bool:
+    def needs_rendering(self, response: TextResponse, reading: Reading) -> bool:
         """A start page with scripts but almost no text and no links is an empty shell that script
         fills (<div id="app"></div>): worth rendering, when Chromium is configured for this crawl.
         Only the start page is judged, so ordinary pages pay nothing for the check."""
@@ -234,35 +292,46 @@ class SiteSpider(scrapy.Spider):
         return (
             len(text.strip()) < 200
             and not self.links.extract_links(response)
-            and extract_listing(response.selector, response.url) is None
+            and reading.listing is None
+            and not any(p.url for p in reading.candidates)  # page state lists its goods
         )
 
     @property
     def can_render(self) -> bool:
-        return "scrapy_playwright" in str(
-            self.crawler.settings.getdict("DOWNLOAD_HANDLERS").get("http", "")
-        )
+        from monitor.browser import renders_contained
 
-    def listing(self, response: TextResponse) -> ListingItem | None:
-        found = extract_listing(response.selector, response.url)
-        if found is None:
-            return None
+        return renders_contained(self.crawler.settings)
+
+    def item(self, response: TextResponse, reading: Reading, page: Page) -> ListingItem | None:
+        """The page's listing; or, for a page that is not one, its own wording as a page item
+        (matched as a lead of its own kind, never merged with a listing's)."""
+        if reading.listing is not None:
+            found, kind = reading.listing, "listing"
+            title, text, price, source = found.title, found.text, found.price, found.source
+        else:
+            title, text = page_wording(reading, page)
+            if len(text) + len(title) < 4:
+                return None
+            kind, price, source = "page", None, reading.kind
         raw = response.meta.get(RawResponseMiddleware.meta_key) or {}
         rendered = "playwright" in response.flags
         return ListingItem(
             target=self.target_of(response),
             url=response.meta.get("redirect_urls", [response.url])[0],
             final_url=response.url,
-            title=found.title,
-            text=found.text,
-            price=found.price,
+            title=title,
+            text=text,
+            price=price,
             status=response.status,
             headers=raw.get("headers") or headers_as_dict(response.headers),
             # a rendered response holds the DOM, not the served bytes: evidence fetches those
             raw_body=None if rendered else raw.get("body", response.body),
             fetched_at=datetime.now(timezone.utc),
-            source=found.source,
+            source=source,
+            kind=kind,
+            profile=reading.profile,
             rendered_dom=response.text if rendered else None,
+            request=None if rendered else raw.get("request"),
         )
 
     def on_error(self, failure):
@@ -272,6 +341,10 @@ class SiteSpider(scrapy.Spider):
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             if "max redirections" in str(failure.value):
                 counts.inc(target, "monitor/errors/redirect_loop")
+            if "during decompression" in str(failure.value):  # a decompression bomb
+                counts.inc(target, "monitor/errors/bomb")
+                if request.meta.get("start"):
+                    counts.fail(target, "start page failed: bomb")
             if not failure.check(BudgetDeferred):  # left pending for the next night
                 self.done(request)
             return  # filtered on purpose (off target, robots.txt); counted by its middleware
@@ -289,6 +362,7 @@ class SiteSpider(scrapy.Spider):
                 datetime.now(timezone.utc),
                 headers=raw.get("headers") or headers_as_dict(response.headers),
                 raw_body=raw.get("body", response.body),
+                request=raw.get("request"),
             )
         else:
             self.done(request)

@@ -44,13 +44,13 @@ class StorefrontSpider(SiteSpider):
 
     @classmethod
     def update_settings(cls, settings) -> None:
-        """Plain `scrapy crawl storefront` gets scrapy-playwright with Debian's Chromium."""
+        """Plain `scrapy crawl storefront` gets scrapy-playwright with Debian's Chromium, always
+        through the contained handler (a bare scrapy-playwright handler is replaced)."""
         super().update_settings(settings)
-        from monitor.browser import find_chromium, playwright_settings
+        from monitor.browser import find_chromium, playwright_settings, renders_contained
 
-        handlers = settings.getdict("DOWNLOAD_HANDLERS")
         executable = find_chromium()
-        if "scrapy_playwright" not in str(handlers.get("http", "")) and executable:
+        if not renders_contained(settings) and executable:
             settings.setdict(playwright_settings(executable), priority="spider")
 
     def __init__(

@@ -40,7 +40,7 @@ def cats(matcher, title, text=""):
         ("複刻名錶", "counterfeit"),
         ("蒙·汗·药", "prohibited_goods"),
         ("钢珠槍 全金屬", "prohibited_goods"),
-        ("鎗支配件", "prohibited_goods"),  # variant character OpenCC keeps
+        ("高倣名錶", "counterfeit"),  # variant character OpenCC keeps (倣, from Unihan)
         ("祖傳秘方 一貼根治", "false_advertising"),
         ("頂級茶葉", "absolute_terms"),
         ("⾼仿包", "counterfeit"),  # Kangxi radical 高

@@ -26,8 +26,8 @@ def product(i: int, flagged: bool) -> str:
     )
 
 
-def make_site(root: Path, n: int, flagged_every: int = 5) -> set[str]:
-    """A shop of n listings over index pages of 20; returns the paths of the flagged ones."""
+def make_site(root: Path, n: int, flagged_every: int = 5, per_page: int = 20) -> set[str]:
+    """A shop of n listings over index pages of per_page; returns the paths of the flagged ones."""
     (root / "p").mkdir(parents=True, exist_ok=True)
     flagged = set()
     for i in range(n):
@@ -35,10 +35,11 @@ def make_site(root: Path, n: int, flagged_every: int = 5) -> set[str]:
         (root / "p" / f"{i}.html").write_text(product(i, is_flagged), encoding="utf-8")
         if is_flagged:
             flagged.add(f"p/{i}.html")
-    pages = (n + 19) // 20
+    pages = (n + per_page - 1) // per_page
     for k in range(pages):
         links = "".join(
-            f'<a href="/p/{i}.html">{i}</a> ' for i in range(k * 20, min(n, (k + 1) * 20))
+            f'<a href="/p/{i}.html">{i}</a> '
+            for i in range(k * per_page, min(n, (k + 1) * per_page))
         )
         nxt = f'<a href="/list{k + 1}.html">下一页</a>' if k + 1 < pages else ""
         (root / f"list{k}.html").write_text(
@@ -167,7 +168,10 @@ def test_overlapping_runs_are_refused(tmp_path, make_config, cli):
 
 
 def test_run_killed_with_sigkill_resumes_to_the_same_leads(tmp_path, make_config):
-    flagged = make_site(tmp_path / "site", 300, flagged_every=7)
+    # Index pages of 60 links: when the kill lands, Scrapy's disk queue holds more requests than
+    # one write buffer, so its chunk files are on disk without their bookkeeping (written only
+    # on a clean close) -- the state a resumed run must not trust (see monitor.jobstate).
+    flagged = make_site(tmp_path / "site", 300, flagged_every=7, per_page=60)
     with ShopServer(tmp_path / "site", handler=SlowHandler) as server:
         config = make_config(
             [{"name": "店", "url": server.url}],
@@ -207,3 +211,30 @@ def test_run_killed_with_sigkill_resumes_to_the_same_leads(tmp_path, make_config
     assert not list((tmp_path / "data" / "jobs").glob("*/scheduled.txt")), (
         "a finished crawl clears its job state"
     )
+
+
+def test_a_killed_writers_temporary_evidence_file_is_cleared_by_the_next_run(tmp_path):
+    """A SIGKILL between writing an evidence file and renaming it leaves a temporary file; the
+    next crawl removes it, while a live writer's (a one-off crawl beside it) stays."""
+    from monitor.evidence import EvidenceStore, write_atomic
+
+    store = EvidenceStore(tmp_path / "evidence")
+    digest, path = store.put(b"raw body")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    orphan = path.parent / f".tmp-{dead.stdout.strip()}-abcd1234"
+    orphan.write_bytes(b"half a scr")
+    (tmp_path / "evidence" / "manifests").mkdir()
+    orphan_manifest = tmp_path / "evidence" / "manifests" / f".tmp-{dead.stdout.strip()}-x"
+    orphan_manifest.write_bytes(b'{"url": ')
+    live = path.parent / f".tmp-{os.getpid()}-efgh5678"
+    live.write_bytes(b"being written")
+    assert store.remove_orphaned_temp_files() == 2
+    assert not orphan.exists() and not orphan_manifest.exists()
+    assert live.exists() and path.read_bytes() == b"raw body"
+    write_atomic(tmp_path / "evidence" / "manifests" / "m.json", b"{}")
+    assert [p.name for p in (tmp_path / "evidence" / "manifests").iterdir()] == ["m.json"]

@@ -149,7 +149,9 @@ def main() -> None:
         if w.lower() in seen:
             continue
         seen.add(w.lower())
-        print(f"  - {{term: {json.dumps(w, ensure_ascii=False)}, note: 监管关键词表·{label}}}")
+        print(
+            f"  - {{term: {json.dumps(w, ensure_ascii=False)}, why: 2019年监管部门屏蔽关键词表·{label}·专属词语}}"
+        )
     print("combos_generated:")
     for label, verbs, nouns in combos:
         print(f"  - name: {label}（动词+名词）")

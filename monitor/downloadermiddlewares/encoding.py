@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from scrapy.http import HtmlResponse, TextResponse
 
-from monitor.encoding import canonical, choose_encoding
+from monitor.encoding import canonical, choose_encoding, declared_encoding
 
 
 class EncodingMiddleware:
@@ -22,10 +22,7 @@ class EncodingMiddleware:
 
     def choose(self, response: TextResponse) -> str:
         """The override point: the encoding to decode this response with."""
-        declared = (
-            response._declared_encoding() if hasattr(response, "_declared_encoding") else None
-        )
-        return choose_encoding(response.body, declared)
+        return choose_encoding(response.body, declared_encoding(response))
 
     def process_response(self, request, response, spider=None):
         if (

@@ -3,7 +3,9 @@
 Scrapy's HttpCompressionMiddleware (590) decodes gzip/br bodies and drops Content-Encoding,
 so evidence taken from the final response would not be what the server served. This
 middleware sits nearer the downloader (950), sees the response first, and records the raw
-body and headers in ``request.meta["raw_response"]`` for the evidence pipeline.
+body and headers in ``request.meta["raw_response"]`` for the evidence pipeline, with the
+request as it was sent (method, URL and headers after every other middleware added theirs), so
+the evidence can hold a WARC request/response pair.
 """
 
 from __future__ import annotations
@@ -29,5 +31,10 @@ class RawResponseMiddleware:
             "headers": headers_as_dict(response.headers),
             "status": response.status,
             "url": response.url,
+            "request": {
+                "method": request.method,
+                "url": request.url,
+                "headers": headers_as_dict(request.headers),
+            },
         }
         return response

@@ -5,7 +5,10 @@ Modelled on Scrapy's OffsiteMiddleware, but by origin (scheme, host and port) ra
 domain, since a shop at http://127.0.0.1:8001 must not wander to :8002, and hostile pages
 link and redirect anywhere. Requests to private, loopback and link-local addresses are
 refused unless the target itself is on one. Dropped requests are counted in the stats as
-``scope/filtered`` (and ``scope/redirect_filtered``, ``scope/private_filtered``).
+``scope/filtered`` (and ``scope/redirect_filtered``, ``scope/private_filtered``). A response
+whose URL left the target (a page Chromium followed elsewhere: its proxy refuses the hop, but
+the page's URL is the other origin's) is dropped too, counted as ``scope/left_target``, so no
+other origin's page becomes a listing or its rendered-DOM evidence.
 Override :meth:`in_scope` to change the rule.
 """
 
@@ -46,6 +49,21 @@ def is_private_host(host: str) -> bool:
         a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
         for a in addrs
     )
+
+
+def target_origins(start_url: str | None, allowed_hosts=None) -> dict[tuple, bool]:
+    """The origins a target's crawl may reach, each with whether it may be on a private address:
+    the start URL's origin, and http/https on the default ports for each allowed host."""
+    if not start_url:
+        return {}
+    start = origin(start_url)
+    private = is_private_host(start[1])
+    out = {start: private}
+    for host in allowed_hosts or []:
+        host = host.lower().rstrip(".")
+        for scheme, port in (("http", 80), ("https", 443)):
+            out.setdefault((scheme, host, port), private)
+    return out
 
 
 class TargetScopeMiddleware:
@@ -99,3 +117,14 @@ class TargetScopeMiddleware:
             )
         TargetStats.of(self.crawler).inc(request.meta.get("target"), "scope/filtered")
         raise IgnoreRequest(f"off target: {request.url}")
+
+    def process_response(self, request: Request, response, spider=None):
+        if (
+            self.scope_of(request) is None
+            or response.url == request.url
+            or self.in_scope(request.replace(url=response.url))
+        ):
+            return response
+        self.stats.inc_value("scope/left_target")
+        logger.info("Refused a page that left the target: %s -> %s", request.url, response.url)
+        raise IgnoreRequest(f"left the target: {response.url}")

@@ -5,6 +5,21 @@ One file per category (``id``, ``label``, ``legal_basis``, ``severity``, ``terms
 ``_context.yaml`` has the negation cues that cancel a hit when they stand just before it
 (拒绝刷单) and the warning cues that cancel it when they follow (刷单是诈骗).
 Every error names the file and line; nothing is half-loaded.
+
+A term hits only when it is used as what it names, so each term (or a group of terms, or the
+whole category) can say what it is *not*:
+
+- ``exclusions``: longer words it must not be part of (象牙 in 象牙白, 特供 in 特供应);
+- ``not_before`` / ``not_after``: what, standing right after / right before it, makes it part of
+  a name, a colour or a model (至尊 + 款, 象牙 + 灰, 2005 + 复刻); ``{model}`` stands for a
+  Latin/digit model code (犀牛角 WM-D6), ``{year}`` for a year, ``{shop}`` for the rest of a
+  shop or company name (至尊数码旗舰店);
+- ``not_near`` (within ``within`` characters either side): the company that gives it its
+  everyday sense (万能 + 遥控器 is "universal", 礼花 + 婚庆 is confetti, a货 + 翡翠 is a grade);
+- ``why``: the rule or case wording it comes from, shown by ``lexicon explain``/``review``.
+
+A ``terms`` entry may be a group: ``{why: …, not_near: […], terms: [...]}``; its terms share
+what it says, and their own keys add to it.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ from monitor.lexicon.normalize import normalize_term
 from monitor.yamlfile import dotted, line_of, load_yaml
 
 SEVERITIES = ("high", "medium", "low")
+SENSE_KEYS = ("exclusions", "not_before", "not_after", "not_near", "within")
 CATEGORY_KEYS = (
     "id",
     "label",
@@ -25,12 +41,49 @@ CATEGORY_KEYS = (
     "severity",
     "description",
     "terms",
-    "exclusions",
     "combos",
-)
-TERM_KEYS = ("term", "note", "variants", "exclusions")
-COMBO_KEYS = ("name", "any", "with", "within", "note", "exclusions")
+) + SENSE_KEYS
+TERM_KEYS = ("term", "note", "why", "variants") + SENSE_KEYS
+GROUP_KEYS = ("group", "note", "why", "terms") + SENSE_KEYS
+#: Placeholders in not_before / not_after.
+PATTERNS = {
+    "{model}": r"[a-z]{1,6}[-_]?[a-z]*\d",  # a Latin/digit model code: wm-d6, x5
+    "{year}": r"(?:19|20)\d\d年?",
+    # the rest of a shop or company name: 至尊数码旗舰店, 王牌电器有限公司
+    "{shop}": r"[\u4e00-\u9fff]{0,6}?(?:旗舰店|专营店|专卖店|官方店|有限公司|公司|集团)",
+}
+DEFAULT_WITHIN = 8
+COMBO_KEYS = ("name", "any", "with", "within", "note", "why", "exclusions")
 CONTEXT_KEYS = ("negation_before", "warning_after", "window")
+
+
+@dataclass(frozen=True)
+class Sense:
+    """What a word is not: the contexts that give it another sense (see the module docstring)."""
+
+    exclusions: tuple[str, ...] = ()
+    not_before: tuple[str, ...] = ()
+    not_after: tuple[str, ...] = ()
+    not_near: tuple[str, ...] = ()
+    within: int | None = None  # None: not said here (the nearest that says it wins)
+
+    def __add__(self, other: Sense) -> Sense:
+        """This sense narrowed by ``other`` (a group by its term, a category by its group)."""
+        return Sense(
+            self.exclusions + other.exclusions,
+            self.not_before + other.not_before,
+            self.not_after + other.not_after,
+            self.not_near + other.not_near,
+            self.within if other.within is None else other.within,
+        )
+
+    @property
+    def reach(self) -> int:
+        """How far (characters either side) ``not_near`` company is looked for."""
+        return DEFAULT_WITHIN if self.within is None else self.within
+
+    def __bool__(self) -> bool:
+        return bool(self.exclusions or self.not_before or self.not_after or self.not_near)
 
 
 @dataclass(frozen=True)
@@ -44,6 +97,8 @@ class Term:
     exclusions: tuple[str, ...] = ()
     note: str | None = None
     source: str = ""
+    sense: Sense = Sense()  # the term's own and its group's (not the category's)
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +113,7 @@ class Combo:
     exclusions: tuple[str, ...] = ()
     note: str | None = None
     source: str = ""
+    why: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +124,7 @@ class Category:
     severity: str
     file: str
     exclusions: tuple[str, ...] = ()
+    sense: Sense = Sense()
 
 
 @dataclass
@@ -113,6 +170,50 @@ def _key(text: str, file: str, line: int | None) -> str:
     if not key:
         raise LexiconError(file, line, f"{text!r} is empty once normalised")
     return key
+
+
+def _sense(entry: dict, file: str, lines: dict, path: tuple) -> Sense:
+    """The sense keys of a category, group or term mapping."""
+
+    def words(key: str, what: str, placeholders: bool = False) -> tuple[str, ...]:
+        out = []
+        for i, s in enumerate(_strings(entry.get(key), file, lines, path + (key,), what)):
+            if placeholders and s.startswith("{"):
+                if s not in PATTERNS:
+                    raise LexiconError(
+                        file,
+                        line_of(lines, path + (key, i)),
+                        f"{dotted(path + (key,))}[{i}]: unknown placeholder {s!r} "
+                        f"(known: {', '.join(PATTERNS)})",
+                    )
+                out.append(s)
+            else:
+                out.append(_key(s, file, line_of(lines, path + (key, i))))
+        return tuple(out)
+
+    within = entry.get("within")
+    if within is not None and (
+        not isinstance(within, int) or isinstance(within, bool) or within < 0
+    ):
+        raise LexiconError(
+            file,
+            line_of(lines, path + ("within",)),
+            f"{dotted(path + ('within',))}: must be a whole number of characters",
+        )
+    return Sense(
+        words("exclusions", "an exclusion"),
+        words("not_before", "a word", True),
+        words("not_after", "a word", True),
+        words("not_near", "a word"),
+        within,
+    )
+
+
+def _why(entry: dict, file: str, lines: dict, path: tuple) -> str | None:
+    why = entry.get("why")
+    if why is not None and (not isinstance(why, str) or not why.strip()):
+        raise LexiconError(file, line_of(lines, path + ("why",)), "why must be text")
+    return why.strip() if why else None
 
 
 def _load_context(lex: Lexicon, path: Path) -> None:
@@ -168,44 +269,64 @@ def _load_category(lex: Lexicon, path: Path) -> None:
     if severity not in SEVERITIES:
         fail(("severity",), f"must be one of {', '.join(SEVERITIES)}")
     basis = _strings(data.get("legal_basis"), file, lines, ("legal_basis",), "a legal basis")
-    cat_excl = tuple(
-        _key(s, file, line_of(lines, ("exclusions", i)))
-        for i, s in enumerate(
-            _strings(data.get("exclusions"), file, lines, ("exclusions",), "an exclusion")
-        )
-    )
+    cat_sense = _sense(data, file, lines, ())
     lex.categories[cid] = Category(
-        cid, data["label"].strip(), tuple(basis), severity, file, cat_excl
+        cid, data["label"].strip(), tuple(basis), severity, file, cat_sense.exclusions, cat_sense
     )
 
-    terms = data.get("terms") or []
-    if not isinstance(terms, list):
-        fail(("terms",), "must be a list")
-    for i, entry in enumerate(terms):
-        path_i = ("terms", i)
-        line = line_of(lines, path_i)
-        if isinstance(entry, (str, int)) and not isinstance(entry, bool):
-            entry = {"term": str(entry)}
-        if not isinstance(entry, dict):
-            fail(path_i, "a term is a word or a mapping with term, note, variants, exclusions")
-        for key in entry:
-            if key not in TERM_KEYS:
-                fail(path_i + (key,), f"unknown key (known: {', '.join(TERM_KEYS)})")
-        text = entry.get("term")
-        if not isinstance(text, (str, int)) or isinstance(text, bool) or not str(text).strip():
-            fail(path_i, "term is required (text)")
-        text = str(text).strip()
-        note = entry.get("note")
-        excl = tuple(
-            _key(s, file, line)
-            for s in _strings(
-                entry.get("exclusions"), file, lines, path_i + ("exclusions",), "an exclusion"
+    def load_terms(entries: Any, path: tuple, group: Sense, group_why: str | None) -> None:
+        if not isinstance(entries, list):
+            fail(path, "must be a list")
+        for i, entry in enumerate(entries):
+            path_i = path + (i,)
+            line = line_of(lines, path_i)
+            if isinstance(entry, (str, int)) and not isinstance(entry, bool):
+                entry = {"term": str(entry)}
+            if not isinstance(entry, dict):
+                fail(path_i, "a term is a word, a mapping with term, or a group with terms")
+            if "terms" in entry:
+                if len(path) > 1:
+                    fail(path_i, "a group cannot hold another group")
+                for key in entry:
+                    if key not in GROUP_KEYS:
+                        fail(path_i + (key,), f"unknown key (known: {', '.join(GROUP_KEYS)})")
+                load_terms(
+                    entry["terms"],
+                    path_i + ("terms",),
+                    group + _sense(entry, file, lines, path_i),
+                    _why(entry, file, lines, path_i) or group_why,
+                )
+                continue
+            for key in entry:
+                if key not in TERM_KEYS:
+                    fail(path_i + (key,), f"unknown key (known: {', '.join(TERM_KEYS)})")
+            text = entry.get("term")
+            if not isinstance(text, (str, int)) or isinstance(text, bool) or not str(text).strip():
+                fail(path_i, "term is required (text)")
+            text = str(text).strip()
+            note = entry.get("note")
+            sense = group + _sense(entry, file, lines, path_i)
+            why = _why(entry, file, lines, path_i) or group_why
+            source = f"{file}:{line}"
+            variants = _strings(
+                entry.get("variants"), file, lines, path_i + ("variants",), "a variant"
             )
-        )
-        source = f"{file}:{line}"
-        lex.terms.append(Term(text, _key(text, file, line), cid, text, excl, note, source))
-        for v in _strings(entry.get("variants"), file, lines, path_i + ("variants",), "a variant"):
-            lex.terms.append(Term(v, _key(v, file, line), cid, text, excl, note, source))
+            for written in [text, *variants]:
+                lex.terms.append(
+                    Term(
+                        written,
+                        _key(written, file, line),
+                        cid,
+                        text,
+                        sense.exclusions,
+                        note,
+                        source,
+                        sense,
+                        why,
+                    )
+                )
+
+    load_terms(data.get("terms") or [], ("terms",), Sense(), None)
 
     combos = data.get("combos") or []
     if not isinstance(combos, list):
@@ -242,6 +363,7 @@ def _load_category(lex: Lexicon, path: Path) -> None:
                 excl,
                 entry.get("note"),
                 f"{file}:{line}",
+                _why(entry, file, lines, path_i),
             )
         )
 

@@ -4,11 +4,14 @@ For each record, every field is normalised (:mod:`.normalize`), the fields of a 
 are joined and scanned in one Aho-Corasick pass, and only the fields with a candidate get
 Python-level work:
 
-1. boundary: the clause around the candidate is segmented by jieba (its dictionary extended
-   with the lexicon's terms); the candidate must start and end on word boundaries, so
-   电动牙刷单价 (电动/牙刷/单价) holds no 刷单;
-2. exclusions: a context listed for the term or its category that contains the candidate
-   cancels it (象牙白 for 象牙, 特供应 for 特供);
+1. boundary: the clause around the candidate is segmented by jieba with its own dictionary
+   (not extended with the lexicon's terms, which would make every term a word wherever it
+   stands); the candidate must be a word or a run of words, so 电动牙刷单价 (电动/牙刷/单价)
+   holds no 刷单 and 外卖好评 (外卖/好评) no 卖好评;
+2. sense: a context listed for the term, its group or its category that contains the candidate
+   cancels it (象牙白 for 象牙, 特供应 for 特供), and so does a word right after or before it
+   that makes it a name, colour or model (至尊款, 象牙灰, 2005复刻), or company nearby that
+   gives it its everyday sense (万能遥控器, 婚庆礼花, 翡翠a货);
 3. cues: a negation cue just before the candidate (拒绝, 严禁, 谨防 ...) or a warning cue just
    after it (是诈骗, 骗局 ...), within the same clause, cancels it.
 
@@ -28,7 +31,7 @@ from pathlib import Path
 
 import ahocorasick_rs
 
-from monitor.lexicon.loader import Combo, Lexicon, Term, load_lexicon
+from monitor.lexicon.loader import PATTERNS, Combo, Lexicon, Sense, Term, load_lexicon
 from monitor.lexicon.normalize import HAN, Normalized, fold_and_flag, normalize
 
 DEFAULT_FIELDS = ("title", "text")
@@ -40,7 +43,8 @@ _RE_HAN = re.compile(f"[{HAN}]")
 _SEP = "\x00"
 _RE_SEP = re.compile(_SEP)
 
-T_TERM, T_COMBO, T_EXCL, T_NEG, T_WARN = range(5)
+T_TERM, T_COMBO, T_EXCL, T_NEG, T_WARN, T_NEAR = range(6)
+NAME_REACH = 12  # how far back a not_after word or year is looked for
 
 
 @dataclass
@@ -80,6 +84,17 @@ class MatchResult:
         return bool(self.hits)
 
 
+@dataclass(frozen=True)
+class CompiledSense:
+    """A term's sense (its own, its group's and its category's) ready for matching."""
+
+    exclusions: frozenset[str]
+    before: re.Pattern | None  # what, right after the term, makes it a name, colour or model
+    after: re.Pattern | None  # the same, right before it
+    near: frozenset[str]  # company that gives it its everyday sense …
+    within: int  # … within this many characters either side
+
+
 @dataclass
 class Decision:
     """What ``explain`` reports for one candidate."""
@@ -117,28 +132,27 @@ class Matcher:
             context.setdefault(cue, []).append((T_NEG, cue))
         for cue in lexicon.warning_after:
             context.setdefault(cue, []).append((T_WARN, cue))
+        company = {w for t in lexicon.terms for w in t.sense.not_near}
+        company |= {w for c in lexicon.categories.values() for w in c.sense.not_near}
+        for w in company:
+            context.setdefault(w, []).append((T_NEAR, w))
         self._words = _automaton(words)
         self._context = _automaton(context)
         self._tokenizer = None
         self._cut = lru_cache(maxsize=65536)(self._cut_uncached)
-        self._dictionary = {t.key for t in lexicon.terms} | {
-            w for c in lexicon.combos for w in c.left + c.right
-        }
+        self._senses: dict[int, CompiledSense] = {}  # by id(term), see _sense_of
 
     # -- jieba ----------------------------------------------------------------------------
 
     @property
     def tokenizer(self):
-        """jieba, extended with the lexicon's words; loaded on the first candidate."""
+        """jieba with its own dictionary; loaded on the first candidate."""
         if self._tokenizer is None:
             import jieba
 
             jieba.setLogLevel(logging.WARNING)
             tok = jieba.Tokenizer()
             tok.initialize()
-            for word in sorted(self._dictionary):
-                if _RE_HAN.search(word):
-                    tok.add_word(word)
             self._tokenizer = tok
         return self._tokenizer
 
@@ -270,7 +284,9 @@ class Matcher:
             return False, "not on word boundaries"
         return False, f"not on word boundaries: {'/'.join(self.segment(text[lo:hi]))}"
 
-    def _cancelled(self, text: str, start: int, end: int, exclusions: set[str], occ: list) -> str:
+    def _cancelled(
+        self, text: str, start: int, end: int, exclusions: set[str] | frozenset[str], occ: list
+    ) -> str:
         """Why the span is cancelled by context, or '' when it stands."""
         window = self.lexicon.cue_window
         for s, e, payload in occ:
@@ -297,6 +313,43 @@ class Matcher:
                     and not _RE_CLAUSE_END.search(text, end, s)
                 ):
                     return f"warning cue {data} after it"
+        return ""
+
+    def _sense_of(self, term: Term) -> CompiledSense:
+        """The term's sense with its category's, its name patterns compiled (cached)."""
+        found = self._senses.get(id(term))
+        if found is None:
+            sense: Sense = self.lexicon.categories[term.category].sense + term.sense
+            before = _alternation(sense.not_before)
+            after = _alternation(sense.not_after)
+            found = self._senses[id(term)] = CompiledSense(
+                frozenset(sense.exclusions),
+                re.compile(f"(?:{before})") if before else None,
+                re.compile(f"(?:{after})$") if after else None,
+                frozenset(sense.not_near),
+                sense.reach,
+            )
+        return found
+
+    def _other_sense(self, text: str, start: int, end: int, sense: CompiledSense, occ: list) -> str:
+        """Why the word at [start, end) is used in another sense, or '' when it is not."""
+        if sense.before is not None:
+            m = sense.before.match(text, end)
+            if m:
+                return f"part of a name, colour or model: {m.group()} after it"
+        if sense.after is not None:
+            m = sense.after.search(text, max(0, start - NAME_REACH), start)
+            if m:
+                return f"part of a name, colour or model: {m.group()} before it"
+        if sense.near:
+            for s, e, payload in occ:
+                if s > end + sense.within:
+                    break
+                if e < start - sense.within or (s, e) == (start, end):
+                    continue
+                for kind, data in payload:
+                    if kind == T_NEAR and data in sense.near:
+                        return f"everyday sense: {data} near it"
         return ""
 
     def _verify(
@@ -337,8 +390,9 @@ class Matcher:
                     term: Term = data
                     ok, reason = self._on_boundaries(text, s, e, trace is not None)
                     if ok:
-                        excl = set(term.exclusions) | set(categories[term.category].exclusions)
-                        reason = self._cancelled(text, s, e, excl, occ)
+                        sense = self._sense_of(term)
+                        reason = self._cancelled(text, s, e, sense.exclusions, occ)
+                        reason = reason or self._other_sense(text, s, e, sense, occ)
                         ok = not reason
                     decide(term.text, term.category, s, e, ok, reason)
                     if ok:
@@ -374,6 +428,12 @@ class Matcher:
                     if not reason:
                         keep(label, combo.category, combo.source, start, end)
         return hits
+
+
+def _alternation(words: tuple[str, ...]) -> str:
+    """A regex alternation of literal words and placeholders ({model}, {year}), longest first."""
+    parts = sorted({PATTERNS.get(w) or re.escape(w) for w in words}, key=len, reverse=True)
+    return "|".join(parts)
 
 
 def _automaton(entries: dict[str, list[tuple]]):

@@ -5,7 +5,8 @@ Two stages:
 1. A one-to-one character table (``str.translate``, C speed): full-width and compatibility
    forms to their plain form (NFKC, where it gives one character), case folding, traditional
    to simplified script (OpenCC t2s, character by character) and the variant characters OpenCC
-   leaves alone (粧 -> 妆, 衞 -> 卫). Length never changes, so offsets survive.
+   leaves alone (倣 -> 仿, 粧 -> 妆, 衞 -> 卫), from a table compiled out of Unihan
+   (variants.tsv, see tools/gen_variants.py). Length never changes, so offsets survive.
 2. Deletions, each recorded so offsets map back: zero-width characters anywhere; filler
    symbols slipped between two Han characters (刷/单, 高·仿, 好评​返现); and spaces inside a run
    of single Han characters (刷 单 平 台), while a space between real words stays a boundary
@@ -19,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 ZERO_WIDTH = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\u3164\ufeff\uffa0"
@@ -27,82 +29,24 @@ ZERO_WIDTH = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202
 FILLERS = r"·•‧∙⋅・*★☆✩✪✦✧♥♡❤/\\|_~^#@&+=.\-—–…'\"`°※○●◇◆□■△▲▽▼×✕✖"
 SPACES = " \t\u3000\u00a0"
 
-# Variant characters (异体字) that OpenCC's t2s keeps as they are.
-VARIANTS = {
-    "粧": "妆",
-    "衞": "卫",
-    "鎗": "枪",
-    "銃": "枪",
-    "爲": "为",
-    "僞": "伪",
-    "眞": "真",
-    "兇": "凶",
-    "綫": "线",
-    "菓": "果",
-    "麪": "面",
-    "峯": "峰",
-    "羣": "群",
-    "敎": "教",
-    "啓": "启",
-    "裡": "里",
-    "牀": "床",
-    "甦": "苏",
-    "鷄": "鸡",
-    "衆": "众",
-    "祕": "秘",
-    "灋": "法",
-    "嚐": "尝",
-    "喫": "吃",
-    "讚": "赞",
-    "緖": "绪",
-    "髮": "发",
-    "鬪": "斗",
-    "鬭": "斗",
-    "滙": "汇",
-    "槪": "概",
-    "迻": "移",
-    "朶": "朵",
-    "脣": "唇",
-    "姪": "侄",
-    "厰": "厂",
-    "廠": "厂",
-    "砲": "炮",
-    "礮": "炮",
-    "廐": "厩",
-    "蔴": "麻",
-    "菴": "庵",
-    "鑪": "炉",
-    "鎚": "锤",
-    "搥": "捶",
-    "剳": "札",
-    "箇": "个",
-    "亾": "亡",
-    "卽": "即",
-    "旣": "既",
-    "併": "并",
-    "竝": "并",
-    "拋": "抛",
-    "線": "线",
-    "藥": "药",
-    "葯": "药",
-    "薬": "药",
-    "単": "单",
-    "売": "卖",
-    "価": "价",
-    "発": "发",
-    "銭": "钱",
-    "図": "图",
-    "対": "对",
-    "効": "效",
-    "験": "验",
-    "証": "证",
-    "気": "气",
-    "弾": "弹",
-    "剤": "剂",
-    "応": "应",
-    "団": "团",
-    "実": "实",
-}
+#: Variant characters (异体字) OpenCC's t2s leaves alone, folded onto common ones: compiled from
+#: Unihan's variant fields by tools/gen_variants.py (rare<TAB>common<TAB>field per line).
+VARIANTS_FILE = Path(__file__).with_name("variants.tsv")
+#: Bumped when the way the table is built changes, so a cached table is rebuilt.
+TABLE_VERSION = 2
+
+
+@lru_cache(maxsize=1)
+def variants() -> dict[str, str]:
+    """The variant folding table: {rare character: the common character it stands for}."""
+    table = {}
+    with open(VARIANTS_FILE, encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("#") or not line.strip():
+                continue
+            rare, common = line.rstrip("\n").split("\t")[:2]
+            table[rare] = common
+    return table
 
 
 @lru_cache(maxsize=1)
@@ -136,12 +80,13 @@ def char_table() -> dict[int, str]:
     simple = {}
     if len(converted) == len(unique):
         simple = {a: b for a, b in zip(unique, converted, strict=True) if len(b) == 1 and a != b}
+    folds = variants()
     for cp in list(range(0x20, 0x2FFFF)):
         if 0xD800 <= cp <= 0xDFFF:
             continue
         cur = table.get(cp, chr(cp))
         new = simple.get(cur, cur)
-        new = VARIANTS.get(new, new)
+        new = folds.get(cur) or folds.get(new, new)  # Unihan names the original or its t2s form
         if new != chr(cp):
             table[cp] = new
         elif cp in table:
@@ -239,14 +184,14 @@ def deletions(text: str) -> list[tuple[int, int]]:
 def _cache_path():
     import hashlib
     import os
-    from pathlib import Path
 
     import opencc
 
     key = hashlib.sha256(
         repr(
             (
-                sorted(VARIANTS.items()),
+                TABLE_VERSION,
+                VARIANTS_FILE.read_bytes(),
                 getattr(opencc, "__version__", ""),
                 unicodedata.unidata_version,
             )

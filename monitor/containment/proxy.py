@@ -1,0 +1,361 @@
+"""A forward proxy on 127.0.0.1 that lets Chromium reach the target's origins and nothing else.
+
+Chromium sends every request through it (``--proxy-server``, with loopback proxied too), so
+the check here sees each hop of a redirect, every subresource, frame, fetch, beacon, popup,
+form submit and preconnect, whatever Playwright's route handlers saw. A request is allowed
+when its origin (scheme, host and port: 127.0.0.1:8001 is not 127.0.0.1:8002) was admitted;
+anything else gets a 403 without a connection being opened. ``CONNECT`` is allowed only to an
+admitted https origin (a WebSocket to an http origin is a CONNECT too, so it is refused), a
+plain request asking to upgrade is refused, and a host that resolves to a private, loopback or
+link-local address is reached only when its origin was admitted as private (the crawl's target
+is on such an address), so DNS rebinding cannot turn the target's name into 169.254.169.254.
+The proxy connects to the address it checked, never resolving twice.
+
+Small by design (no caching, one request per client connection, HTTP/1.1 only): it is the
+part of the crawler that must be easy to read. It runs its own asyncio loop in a daemon
+thread, so it serves Chromium whichever loop or reactor the caller runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import threading
+from collections import Counter, deque
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+Origin = tuple[str, str, int]
+HEAD_LIMIT = 64 * 1024
+IDLE_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
+MAX_CONNECTIONS = 256
+HOP_BY_HOP = {
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+}
+REFUSAL = (
+    "本次抓取只允许访问监测对象本身，其他地址已被拒绝。\n"
+    "refused: the crawler's browser may only reach the target being crawled.\n"
+).encode()
+
+
+def normal_origin(scheme: str, host: str, port: int | None) -> Origin:
+    scheme = scheme.lower()
+    return scheme, host.lower().rstrip("."), port or (443 if scheme in ("https", "wss") else 80)
+
+
+def _is_private(address: str) -> bool:
+    a = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
+        a = a.ipv4_mapped
+    return a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
+
+
+class Refused(Exception):
+    """The request leaves the admitted origins (or breaks the proxy's rules)."""
+
+
+class Unreachable(Exception):
+    """An admitted origin could not be reached (answered 502)."""
+
+
+class OriginProxy:
+    """Forward proxy admitting a live set of origins; ``start()`` it, hand ``url`` to Chromium.
+
+    ``admit``/``dismiss`` are reference counted, so captures of one origin can overlap.
+    ``refusals`` counts refused requests by kind; ``refused`` keeps the last ones for the log.
+    """
+
+    def __init__(self, origins: dict[Origin, bool] | None = None) -> None:
+        self._admitted: dict[Origin, int] = {}
+        self._private_ok: dict[Origin, bool] = {}
+        self.origins: set[Origin] = set()  # live view, also used by route-level guards
+        self.refusals: Counter = Counter()
+        self.refused: deque[str] = deque(maxlen=200)
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server = None
+        self._connections = 0
+        for origin, private_ok in (origins or {}).items():
+            self.admit(origin, private_ok)
+
+    # -- what is allowed ---------------------------------------------------------------------
+
+    def admit(self, origin: Origin, private_ok: bool) -> None:
+        origin = normal_origin(*origin)
+        self._admitted[origin] = self._admitted.get(origin, 0) + 1
+        self._private_ok[origin] = self._private_ok.get(origin, False) or private_ok
+        self.origins.add(origin)
+
+    def dismiss(self, origin: Origin) -> None:
+        origin = normal_origin(*origin)
+        left = self._admitted.get(origin, 0) - 1
+        if left > 0:
+            self._admitted[origin] = left
+            return
+        self._admitted.pop(origin, None)
+        self._private_ok.pop(origin, None)
+        self.origins.discard(origin)
+
+    def allows(self, origin: Origin) -> bool:
+        return normal_origin(*origin) in self.origins
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the proxy is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OriginProxy:
+        if self._thread is not None:
+            return self
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._serve, "127.0.0.1", 0, limit=HEAD_LIMIT)
+                )
+                self.port = self._server.sockets[0].getsockname()[1]
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+                loop.run_until_complete(asyncio.sleep(0))
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="containment-proxy", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure or self.port is None:
+            raise RuntimeError(f"the containment proxy could not start: {failure[:1]}")
+        return self
+
+    def stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            loop.stop()
+
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(shutdown)
+        thread.join(10)
+        self._thread = self._loop = None
+        if self.refusals:
+            logger.info(
+                "Containment proxy refused %d request(s) off the target: %s",
+                sum(self.refusals.values()),
+                dict(self.refusals),
+            )
+
+    def __enter__(self) -> OriginProxy:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _refuse(self, kind: str, what: str) -> None:
+        self.refusals[kind] += 1
+        self.refused.append(what[:300])
+        logger.debug("Containment proxy refused %s: %s", kind, what[:300])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        upstream_writer = None
+        try:
+            if self._connections > MAX_CONNECTIONS:
+                self._refuse("too_many_connections", "")
+                return
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+                return
+            lines = head[:-4].decode("latin-1").split("\r\n")
+            try:
+                method, target, _version = lines[0].split(" ", 2)
+            except ValueError:
+                self._refuse("malformed", lines[0])
+                await self._answer(writer, 400, b"")
+                return
+            headers = []
+            for line in lines[1:]:
+                name, sep, value = line.partition(":")
+                if not sep or not name or name != name.strip():
+                    self._refuse("malformed", line)
+                    await self._answer(writer, 400, b"")
+                    return
+                headers.append((name, value.strip()))
+            try:
+                if method.upper() == "CONNECT":
+                    upstream_writer = await self._tunnel(target, reader, writer)
+                else:
+                    upstream_writer = await self._forward(method, target, headers, reader, writer)
+            except Refused as exc:
+                kind, what = exc.args
+                self._refuse(kind, f"{method} {target} ({what})" if what else f"{method} {target}")
+                await self._answer(writer, 403, b"" if method.upper() == "CONNECT" else REFUSAL)
+            except Unreachable as exc:
+                await self._answer(writer, 502, str(exc).encode("utf-8", "replace"))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a reset or timed-out connection ends quietly
+            logger.debug("Containment proxy connection ended: %r", exc)
+        finally:
+            self._connections -= 1
+            for w in (upstream_writer, writer):
+                if w is not None:
+                    w.close()
+
+    async def _answer(self, writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
+        reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
+        writer.write(
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nX-Monitor-Refused: off-target\r\n"
+            "Connection: close\r\n\r\n".encode("latin-1")
+            + body
+        )
+        try:
+            await asyncio.wait_for(writer.drain(), 5)
+        except (ConnectionError, OSError, TimeoutError, asyncio.TimeoutError):
+            pass
+
+    async def _open(self, origin: Origin):
+        """Connect to an admitted origin, checking the address it resolves to."""
+        _scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await asyncio.wait_for(
+                loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            raise Unreachable(f"cannot resolve {host}: {exc}") from None
+        private_ok = self._private_ok.get(origin, False)
+        for _family, _type, _proto, _name, sockaddr in infos:
+            if _is_private(sockaddr[0]) and not private_ok:
+                raise Refused("private_address", f"{host} resolves to {sockaddr[0]}")
+        family, _type, _proto, _name, sockaddr = infos[0]
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(sockaddr[0], sockaddr[1], family=family), CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            raise Unreachable(f"cannot connect to {host}:{port}: {exc}") from None
+
+    async def _tunnel(self, authority: str, reader, writer):
+        try:
+            parts = urlsplit(f"//{authority}")
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host = port = None
+        if not host or not port:
+            raise Refused("malformed", "")
+        # Chromium tunnels https and every WebSocket; only an https origin may be tunnelled to.
+        origin = normal_origin("https", host, port)
+        if origin not in self.origins:
+            raise Refused("connect_off_target", "")
+        up_reader, up_writer = await self._open(origin)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await self._pipe_both(reader, writer, up_reader, up_writer)
+        return up_writer
+
+    async def _forward(self, method: str, target: str, headers: list, reader, writer):
+        try:
+            parts = urlsplit(target)
+            origin = normal_origin(parts.scheme, parts.hostname or "", parts.port)
+        except ValueError:
+            raise Refused("malformed", "") from None
+        if parts.scheme.lower() != "http" or not parts.hostname:
+            raise Refused("malformed", "not an absolute http URL")
+        if origin not in self.origins:
+            raise Refused("off_target", "")
+        names = {n.lower(): v for n, v in headers}
+        if "upgrade" in names or "upgrade" in names.get("connection", "").lower():
+            raise Refused("upgrade", names.get("upgrade", ""))
+        if "transfer-encoding" in names:
+            raise Refused("chunked_upload", "")
+        try:
+            length = int(names.get("content-length", "0") or 0)
+        except ValueError:
+            raise Refused("malformed", "bad Content-Length") from None
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        out = [f"{method} {path} HTTP/1.1", f"Host: {netloc}"]
+        out += [f"{n}: {v}" for n, v in headers if n.lower() not in HOP_BY_HOP | {"host"}]
+        out.append("Connection: close")
+        up_reader, up_writer = await self._open(origin)
+        up_writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
+        while length > 0:
+            chunk = await asyncio.wait_for(reader.read(min(length, 65536)), IDLE_TIMEOUT)
+            if not chunk:
+                break
+            up_writer.write(chunk)
+            await up_writer.drain()
+            length -= len(chunk)
+        await up_writer.drain()
+        # The answer's head, told to close: one request per connection keeps the checks simple.
+        response_head = await asyncio.wait_for(up_reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
+        status_line, *rest = response_head[:-4].split(b"\r\n")
+        kept = [
+            h
+            for h in rest
+            if h.split(b":", 1)[0].strip().lower().decode("latin-1") not in HOP_BY_HOP
+        ]
+        writer.write(b"\r\n".join([status_line, *kept, b"Connection: close"]) + b"\r\n\r\n")
+        await self._pipe(up_reader, writer)
+        return up_writer
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            data = await asyncio.wait_for(reader.read(65536), IDLE_TIMEOUT)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+
+    async def _pipe_both(self, reader, writer, up_reader, up_writer) -> None:
+        tasks = [
+            asyncio.ensure_future(self._pipe(reader, up_writer)),
+            asyncio.ensure_future(self._pipe(up_reader, writer)),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # retrieved: a reset connection is not worth a log line
