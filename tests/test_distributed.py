@@ -413,11 +413,15 @@ def test_queued_requests_keep_their_spider_callbacks_and_page_methods(
     spider = SiteSpider.from_crawler(crawler, targets=[target])
     scheduler = DistributedScheduler.from_settings(settings)
     scheduler.open(spider)
-    assert scheduler.enqueue_request(spider.start_request(target, False))
+    original = spider.start_request(target, False)
+    assert scheduler.enqueue_request(original)
     request = scheduler.next_request()
+    assert request is not original and request.url == original.url
     assert request.callback == spider.parse and request.errback == spider.on_error
     methods = request.meta["playwright_page_methods"]
-    assert [m.method for m in methods] == ["wait_for_load_state"]
+    assert methods and [(m.method, m.args, m.kwargs) for m in methods] == [
+        (m.method, m.args, m.kwargs) for m in original.meta["playwright_page_methods"]
+    ]
     keys = RunKeys(redis_prefix, 1)
     r = redis.Redis.from_url(redis_server)
     assert r.hlen(keys.inflight("w1")) == 1 and r.zcard(keys.queue("site")) == 0
