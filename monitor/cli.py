@@ -167,10 +167,20 @@ def cmd_nightly(args) -> int:
             load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
             records = _records(config)
             sync_config_targets(records.sessions, config)  # the table is the list of targets
+            if args.distributed:
+                from monitor.distributed.commands import nightly_distributed
+
+                return nightly_distributed(config, enabled_targets(records.sessions), args.full)
             return _run(config, enabled_targets(records.sessions), "nightly", full=args.full)
     except AlreadyRunning as exc:
         print(f"已有夜间任务在运行，本次不启动 nightly refused: {exc}", file=sys.stderr)
         return EXIT_ALREADY_RUNNING
+
+
+def cmd_worker(args) -> int:
+    from monitor.distributed.commands import worker
+
+    return worker(_config(args), args.wait)
 
 
 # -- scan and lexicon ------------------------------------------------------------------------
@@ -521,7 +531,16 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument(
         "--full", action="store_true", help="refetch every page (ignore the revisit schedule)"
     )
+    n.add_argument(
+        "--distributed",
+        action="store_true",
+        help="seed crawl.redis_url's queue and wait for `monitor worker`s to drain it",
+    )
     n.set_defaults(func=cmd_nightly)
+
+    w = sub.add_parser("worker", help="crawl a distributed run's queue (crawl.redis_url)")
+    w.add_argument("--wait", type=float, default=3600, help="seconds to wait for a run (3600)")
+    w.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("scan", help="match a JSONL file of listings; one JSON line out per record")
     s.add_argument("file")

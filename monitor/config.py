@@ -49,6 +49,10 @@ SECTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "revisit_max_days": ((int, float), 7),
         "download_timeout": ((int, float), 30),
         "user_agent": ((str,), "Mozilla/5.0 (compatible; marketplace-monitor/0.1)"),
+        # distributed runs (monitor.distributed): scrapy-redis on this Redis, keys under prefix
+        "redis_url": ((str,), None),
+        "redis_prefix": ((str,), "monitor"),
+        "redis_lease": ((int,), 30),
     },
     "browser": {
         "executable_path": ((str,), None),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.db import session_factory
@@ -31,6 +31,18 @@ from monitor.revisit import next_visit
 
 # Licence-display findings are kept as listings keyed <target url>#license_display-<kind>.
 LICENSE_KEY = "#license_display"
+
+
+def upsert(session: Session, model):
+    """INSERT … ON CONFLICT for the session's dialect (PostgreSQL or SQLite): several workers
+    write the same records at once, and the unique constraints (listing URL, one lead per
+    listing, one evidence row per manifest, target name) decide, not the order of arrival."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(model)
+
 
 # Statuses a reviewer set by hand; the crawler does not move a lead out of them.
 REVIEWED = ("dismissed", "case")
@@ -65,15 +77,16 @@ class Records:
 
     def ensure_target(self, name: str, url: str, kind: str = "site", **extra) -> int:
         with self.sessions.begin() as s:
-            target = s.scalar(select(Target).where(Target.name == name))
-            if target is None:
-                target = Target(name=name, url=url, kind=kind, **extra)
-                s.add(target)
-            else:
-                target.url, target.kind = url, kind
-                for key, value in extra.items():
-                    if value is not None:
-                        setattr(target, key, value)
+            s.execute(
+                upsert(s, Target)
+                .values(name=name, url=url, kind=kind, enabled=True, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            target = s.scalar(select(Target).where(Target.name == name).with_for_update())
+            target.url, target.kind = url, kind
+            for key, value in extra.items():
+                if value is not None:
+                    setattr(target, key, value)
             s.flush()
             return target.id
 
@@ -208,11 +221,27 @@ class Records:
         turned into a case keep their status."""
         chash = content_hash(title, text, price)
         with self.sessions.begin() as s:
-            listing = s.scalar(select(Listing).where(Listing.url == url))
+            # another worker may be writing the same listing: the row is locked while it is
+            # judged and written, and created by an upsert (the URL is unique)
+            listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
             unchanged = listing is not None and listing.content_hash == chash
             if listing is None:
-                listing = Listing(url=url, target_id=target_id, first_seen=seen_at)
-                s.add(listing)
+                s.execute(
+                    upsert(s, Listing)
+                    .values(
+                        url=url,
+                        target_id=target_id,
+                        first_seen=seen_at,
+                        last_seen=seen_at,
+                        title=title,
+                        text=text,
+                        content_hash="",
+                        unchanged_streak=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["url"])
+                )
+                listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
+                unchanged = listing.content_hash == chash
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
             listing.etag, listing.last_modified = etag, last_modified
@@ -225,9 +254,23 @@ class Records:
             created = updated = False
             if categories:
                 if lead is None:
-                    lead = Lead(listing_id=listing.id, first_seen=seen_at, status="new")
-                    s.add(lead)
-                    created = True
+                    created = bool(
+                        s.execute(
+                            upsert(s, Lead)
+                            .values(
+                                listing_id=listing.id,
+                                first_seen=seen_at,
+                                last_seen=seen_at,
+                                updated_at=utcnow(),
+                                status="new",
+                                categories=categories,
+                                hits=hits,
+                            )
+                            .on_conflict_do_nothing(index_elements=["listing_id"])
+                        ).rowcount
+                    )
+                    lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+                    updated = not created
                 else:
                     updated = True
                     if lead.status in ("rectified", "removed"):
@@ -296,8 +339,15 @@ class Records:
                     with_lead.append(r)
                 else:
                     updates.append({"id": known[r["url"]][0], **values})
-            if inserts:
-                s.execute(insert(Listing), inserts)
+            if inserts:  # a listing another worker has just inserted is updated instead
+                stmt = upsert(s, Listing)
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["url"],
+                        set_={k: stmt.excluded[k] for k in inserts[0] if k != "first_seen"},
+                    ),
+                    inserts,
+                )
             if updates:
                 s.execute(update(Listing), updates)
         return with_lead
@@ -313,9 +363,10 @@ class Records:
         at: datetime,
         timestamp_status: str = "none",
     ) -> None:
-        if sha and s.scalar(select(Evidence.id).where(Evidence.manifest_sha256 == sha)) is None:
-            s.add(
-                Evidence(
+        if sha:
+            s.execute(
+                upsert(s, Evidence)
+                .values(
                     lead_id=lead.id,
                     run_id=run_id,
                     manifest_path=path,
@@ -324,6 +375,7 @@ class Records:
                     captured_at=at,
                     timestamp_status=timestamp_status,
                 )
+                .on_conflict_do_nothing(index_elements=["manifest_sha256"])
             )
             # the chain's head, kept outside the chain (see monitor.evidence.heads)
             lead.evidence_head = sha

@@ -53,6 +53,9 @@ class TargetStats:
         self.failed: dict[str, str] = {}  # target -> why it could not be crawled at all
         self.incomplete: dict[str, str] = {}  # target -> why its crawl is not complete
         self.run_id = crawler.settings.getint("MONITOR_RUN_ID") or None
+        # a distributed worker sees only part of each target: its counters go to the run's
+        # Redis hash (monitor.distributed.worker), and nothing is judged by absence
+        self.distributed = bool(crawler.settings.get("MONITOR_WORKER_ID"))
         self.own_run = False
         self.finish_reason: str | None = None
 
@@ -68,6 +71,18 @@ class TargetStats:
         return ext
 
     @classmethod
+    def detached(
+        cls, counts: dict, failed: dict, incomplete: dict, finish_reason: str = "finished"
+    ) -> TargetStats:
+        """Counters gathered elsewhere (a distributed run's workers), reported the same way."""
+        ext = cls.__new__(cls)
+        ext.counts = defaultdict(Counter, counts)
+        ext.failed, ext.incomplete = dict(failed), dict(incomplete)
+        ext.finish_reason, ext.distributed = finish_reason, False
+        ext.stats = None  # no crawler: per-target counters only
+        return ext
+
+    @classmethod
     def of(cls, crawler) -> TargetStats:
         ext = crawler.get_extension(cls)
         if ext is None:  # pragma: no cover - EXTENSIONS always lists it
@@ -77,7 +92,8 @@ class TargetStats:
     # -- counting ------------------------------------------------------------------------------
 
     def inc(self, target: str | None, key: str, count: int = 1) -> None:
-        self.stats.inc_value(key, count)
+        if self.stats is not None:
+            self.stats.inc_value(key, count)
         if target:
             self.counts[target][key] += count
 
@@ -92,6 +108,8 @@ class TargetStats:
 
     def complete(self, target: str) -> bool:
         """Whether the target's crawl finished completely (so absence of a page means something)."""
+        if self.distributed:  # this worker saw only some of the target's pages
+            return False
         return self.finish_reason == "finished" and target not in self.incomplete
 
     def response_received(self, response, request, spider) -> None:
@@ -131,7 +149,7 @@ class TargetStats:
         from monitor.crawlercontext import crawler_records
 
         spider = getattr(self, "spider", None)
-        if spider is None or self.run_id is None:
+        if spider is None or self.run_id is None or self.distributed:
             return
         targets = {
             name: {"url": t.url, **self.outcome(name)}

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_records
-from monitor.evidence import EvidenceStore
+from monitor.evidence import EvidenceStore, release_chain
 from monitor.evidence.artifacts import Artifact, Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.recorder import decoded_headers
@@ -121,6 +121,7 @@ class EvidencePipeline:
     async def process_item(self, item, spider=None):
         if isinstance(item, ListingGone):
             if self.records.open_lead(item.url):  # evidence that the listing is gone
+                await self.lock_chain(item)
                 arts = build_all(
                     Captured(
                         url=item.url,
@@ -156,6 +157,7 @@ class EvidencePipeline:
             notes["screenshot"] = item.screenshot_note
         if not item.categories:
             notes["state"] = "violation no longer shown (rectified)"
+        await self.lock_chain(item)
         self.capture(
             item,
             item.final_url,
@@ -167,6 +169,13 @@ class EvidencePipeline:
         )
         await self.timestamp(item)
         return item
+
+    async def lock_chain(self, item) -> None:
+        """Hold the listing's chain lock until the store pipeline has recorded the capture
+        (released there); waited for in a thread, so the crawl goes on meanwhile."""
+        lock = self.store.chain_lock(item.url)
+        await asyncio.to_thread(lock.acquire)
+        item.chain_lock = lock
 
     async def timestamp(self, item) -> None:
         """Timestamp the new manifest when a TSA is configured; on failure leave it pending."""
@@ -202,6 +211,7 @@ class EvidencePipeline:
                 notes=notes or None,
             )
         except (OSError, SQLAlchemyError) as exc:
+            release_chain(item)
             raise stop_for_storage_error(
                 self.crawler, "writing evidence", exc, item.url, item.target
             ) from None

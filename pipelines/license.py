@@ -79,6 +79,7 @@ class LicensePipeline:
             crawler.settings.getint("MONITOR_RUN_ID") or None,
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        pipeline.settings = crawler.settings
         return pipeline
 
     def process_item(self, item, spider=None):
@@ -96,6 +97,12 @@ class LicensePipeline:
 
     def spider_closed(self, spider, reason: str) -> None:
         self.stats.finish_reason = reason
+        if self.stats.distributed:  # judged by the coordinator once every worker has reported
+            from monitor.distributed.license import push_findings
+
+            push_findings(self.settings, self.findings)
+            self.findings.clear()
+            return
         for target, found in self.findings.items():
             if found.start is None or not self.stats.complete(target):
                 continue  # a partial crawl proves nothing about what the site shows
@@ -167,44 +174,45 @@ class LicensePipeline:
                 }
             )
             pos += len(problem) + 1
-        previous = self.records.previous_manifest(lead_url)
-        manifest = self.store.capture(
-            url=page.url,
-            final_url=page.url,
-            status=page.status,
-            headers=page.headers,
-            fetched_at=page.fetched_at,
-            artifacts=build_all(
-                Captured(
-                    url=page.url,
-                    status=page.status,
-                    headers=page.headers,
-                    fetched_at=page.fetched_at,
-                    raw_body=page.raw_body,
-                )
-            ),
-            previous_sha256=previous,
-            notes={"license_display": [p for p, _ in problems]},
-            listing_url=lead_url,
-            target=target,
-            lead_id=lead_id_for(self.records, lead_url),
-        )
-        stamped = timestamp_now(self.store, manifest.sha256)
-        result = self.records.save_listing(
-            target_id=target_id,
-            url=lead_url,
-            title=title,
-            text=text,
-            price=None,
-            status=page.status,
-            seen_at=now,
-            categories=[lic.CATEGORY],
-            hits=hits,
-            manifest_path=str(manifest.path),
-            manifest_sha256=manifest.sha256,
-            previous_sha256=previous,
-            run_id=self.run_id,
-            timestamp_status=stamped,
-        )
+        with self.store.chain_lock(lead_url):  # another writer may be extending this chain
+            previous = self.records.previous_manifest(lead_url)
+            manifest = self.store.capture(
+                url=page.url,
+                final_url=page.url,
+                status=page.status,
+                headers=page.headers,
+                fetched_at=page.fetched_at,
+                artifacts=build_all(
+                    Captured(
+                        url=page.url,
+                        status=page.status,
+                        headers=page.headers,
+                        fetched_at=page.fetched_at,
+                        raw_body=page.raw_body,
+                    )
+                ),
+                previous_sha256=previous,
+                notes={"license_display": [p for p, _ in problems]},
+                listing_url=lead_url,
+                target=target,
+                lead_id=lead_id_for(self.records, lead_url),
+            )
+            stamped = timestamp_now(self.store, manifest.sha256)
+            result = self.records.save_listing(
+                target_id=target_id,
+                url=lead_url,
+                title=title,
+                text=text,
+                price=None,
+                status=page.status,
+                seen_at=now,
+                categories=[lic.CATEGORY],
+                hits=hits,
+                manifest_path=str(manifest.path),
+                manifest_sha256=manifest.sha256,
+                previous_sha256=previous,
+                run_id=self.run_id,
+                timestamp_status=stamped,
+            )
         if result.lead_created or result.lead_updated:
             self.stats.inc(target, "monitor/license_leads")

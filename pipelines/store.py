@@ -16,6 +16,7 @@ from scrapy import signals
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.crawlercontext import crawler_records
+from monitor.evidence import release_chain
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
@@ -149,6 +150,12 @@ class StorePipeline:
             target_counts["monitor/screenshot_failed/capture"] += 1
 
     def _store(self, item):
+        try:
+            return self._write(item)
+        finally:  # recorded (or not): the next capture of this listing may chain onto it
+            release_chain(item)
+
+    def _write(self, item):
         if isinstance(item, ListingSeen):
             self.seen[item.target].add(item.url)
             if item.checked:
@@ -216,6 +223,11 @@ class StorePipeline:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
             logger.error("Revisit schedule not recorded: %s", exc)
+        if self.counts.distributed:  # judged by the coordinator on every worker's sightings
+            from monitor.distributed.removal import push_seen
+
+            push_seen(self.crawler.settings, self.seen)
+            return
         now = datetime.now(timezone.utc)
         for target, seen in self.seen.items():
             if not seen or not self.counts.complete(target):

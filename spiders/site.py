@@ -140,6 +140,8 @@ class SiteSpider(scrapy.Spider):
         return self.request(target.url, target.name, dont_filter=resumed, meta={"start": True})
 
     async def start(self):
+        if not self.crawler.settings.getbool("MONITOR_SEED", True):
+            return  # a distributed worker: the coordinator seeded the run's shared queue
         resumed = self.jobstate is not None and self.jobstate.resumed
         if resumed:
             pending = sorted(self.jobstate.pending())

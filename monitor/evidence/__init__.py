@@ -15,7 +15,14 @@ No Scrapy import here: the pipelines, the CLI and the console call the same code
 """
 
 from monitor.evidence.artifacts import Artifact, headers_artifact, request_artifact
-from monitor.evidence.store import TOOL, EvidenceStore, Manifest, sha256_hex, write_atomic
+from monitor.evidence.store import (
+    TOOL,
+    EvidenceStore,
+    Manifest,
+    release_chain,
+    sha256_hex,
+    write_atomic,
+)
 
 __all__ = [
     "TOOL",
@@ -23,6 +30,7 @@ __all__ = [
     "EvidenceStore",
     "Manifest",
     "headers_artifact",
+    "release_chain",
     "request_artifact",
     "sha256_hex",
     "write_atomic",

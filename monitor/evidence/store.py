@@ -76,6 +76,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def release_chain(item) -> None:
+    """Release the listing's chain lock an evidence capture took (EvidenceStore.chain_lock),
+    once the capture is recorded or given up."""
+    lock = getattr(item, "chain_lock", None)
+    if lock is not None:
+        item.chain_lock = None
+        lock.release()
+
+
 class EvidenceStore:
     """The evidence folder."""
 
@@ -118,6 +127,18 @@ class EvidenceStore:
         if not path.exists() or path.stat().st_size != len(data):
             write_atomic(path, data)
         return digest, path
+
+    def chain_lock(self, url: str):
+        """The lock on one listing's manifest chain, in the evidence folder itself: held from
+        reading the previous manifest until the new one is recorded, so several writers (workers
+        on a shared mount, a one-off crawl beside the nightly) extend a chain one at a time.
+        An OS lock (flock): released by the kernel if its holder dies."""
+        from filelock import FileLock
+
+        key = sha256_hex(url.encode("utf-8"))
+        path = self.root / "locks" / key[:2] / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(path, timeout=120, thread_local=False)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
