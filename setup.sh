@@ -28,7 +28,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "${1:-}" = "--dev" ]; then
-  .venv/bin/python -m pip install -q -e ".[dev,redis]"
+  .venv/bin/python -m pip install -q -e ".[dev]"
 else
   .venv/bin/python -m pip install -q -e .
 fi
