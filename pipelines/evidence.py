@@ -23,7 +23,7 @@ from monitor.evidence import EvidenceStore, release_chain
 from monitor.evidence.artifacts import Artifact, Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.recorder import decoded_headers
-from monitor.evidence.tsa import TimestampError, stamp_manifest
+from monitor.evidence.tsa import timestamp_now
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 
@@ -181,17 +181,12 @@ class EvidencePipeline:
         """Timestamp the new manifest when a TSA is configured; on failure leave it pending."""
         if not self.store.tsa_url or not item.manifest_sha256:
             return
-        try:
-            await asyncio.to_thread(
-                stamp_manifest, self.store, item.manifest_sha256, self.store.tsa_url
-            )
-        except (TimestampError, OSError) as exc:
-            item.timestamp_status = "pending"
-            self.stats.inc_value("monitor/timestamp_pending")
-            logger.warning("Timestamp pending for %s: %s", item.url, exc)
-            return
-        item.timestamp_status = "ok"
-        self.stats.inc_value("monitor/timestamps")
+        item.timestamp_status = await asyncio.to_thread(
+            timestamp_now, self.store, item.manifest_sha256
+        )
+        self.stats.inc_value(
+            "monitor/timestamps" if item.timestamp_status == "ok" else "monitor/timestamp_pending"
+        )
 
     def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
         """Write the evidence; on a storage failure stop this target, and record nothing."""
