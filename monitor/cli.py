@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -71,17 +70,13 @@ def warn_if_no_chromium(console, config, targets) -> None:
         )
 
 
-def _run(config, targets, kind: str, full: bool = False) -> int:
+def _run(config, targets, kind: str, full: bool = False, explain: bool = False) -> int:
     from monitor.crawl import run_targets
 
     console = _console()
     if not targets:
         console.print("没有启用的监测对象 no enabled targets in the config")
         return 0
-    from monitor.lexicon import load_lexicon
-
-    # A broken keywords/ file stops here, before anything is written.
-    load_lexicon(config.lexicon_dir)
     console.print(f"开始抓取 {len(targets)} 个监测对象 crawling {len(targets)} target(s) …")
     warn_if_no_chromium(console, config, targets)
     status = console.status("") if console.is_terminal else None  # live figures in a terminal only
@@ -102,6 +97,7 @@ def _run(config, targets, kind: str, full: bool = False) -> int:
             on_target_done=lambda o: _print_outcome(console, o),
             on_progress=progress if status is not None else None,
             full=full,
+            explain=explain,
         )
     finally:
         if status is not None:
@@ -118,8 +114,9 @@ def cmd_crawl(args) -> int:
     from monitor.config import Target, check_http_url
 
     config = _config(args)
-    if args.explain:
-        os.environ["MONITOR_EXPLAIN"] = "1"  # read by monitor.extract.explain
+    from monitor.lexicon import load_lexicon
+
+    load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
     if args.url:
         problem = check_http_url(args.url)
         if problem:
@@ -128,27 +125,23 @@ def cmd_crawl(args) -> int:
             raise UserInputError(
                 str(config.path), None, f"no platform named {args.platform!r} under platforms"
             )
-        from monitor.lexicon import load_lexicon
         from monitor.targets import as_spec, find_target
 
-        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
         known = find_target(_records(config).sessions, args.name or args.url)
         target = as_spec(known) if known is not None and known.url == args.url else None
         target = target or Target(
             name=args.name or args.url, url=args.url, kind=args.kind, platform=args.platform
         )
     else:
-        from monitor.lexicon import load_lexicon
         from monitor.targets import as_spec, find_target, sync_config_targets
 
-        load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
         records = _records(config)
         sync_config_targets(records.sessions, config)
         found = find_target(records.sessions, args.target)
         if found is None:
             raise UserInputError(str(config.path), None, f"no target named {args.target!r}")
         target = as_spec(found)
-    return _run(config, [target], "crawl")
+    return _run(config, [target], "crawl", explain=args.explain)
 
 
 EXIT_ALREADY_RUNNING = 3

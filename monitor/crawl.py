@@ -139,6 +139,7 @@ def run_targets(
     on_target_done: Callable[[TargetOutcome], None] | None = None,
     on_progress: Callable[[dict], None] | None = None,
     full: bool = False,
+    explain: bool = False,
 ) -> RunReport:
     """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
     from scrapy.crawler import Crawler, CrawlerProcess
@@ -194,6 +195,7 @@ def run_targets(
         spider_cls = process.spider_loader.load(spider_kind)
         settings = crawler_settings(config, run_id, log_path, group, spider_kind)
         settings.set("MONITOR_FULL", full, priority="cmdline")
+        settings.set("MONITOR_EXPLAIN", explain, priority="cmdline")
         crawler = Crawler(spider_cls, settings)
         crawlers.append(crawler)
         process.crawl(crawler, targets=group).addErrback(

@@ -57,6 +57,8 @@ MONITOR_PAGE_BUDGET = 5000
 # unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
 MONITOR_REVISIT_MAX_DAYS = 7
 MONITOR_FULL = False
+# print how each page was read (monitor.extract.explain): `monitor crawl --explain`
+MONITOR_EXPLAIN = False
 # Trap signatures (monitor.traps): distinct query strings followed per path and parameter names.
 MONITOR_TRAP_MAX_VARIANTS = 200
 

@@ -3,13 +3,12 @@ listing, and why (which layer read it, which signals weighed), printed as the cr
 
 A Scrapy extension on the ``page_read`` signal the site spider sends for every page it reads.
 It prints only when asked: the spider argument ``explain`` (``scrapy crawl site -a explain=1``)
-or MONITOR_EXPLAIN=1 in the environment (set by ``monitor crawl --explain``). Page text is
+or the MONITOR_EXPLAIN setting (set by ``monitor crawl --explain``, or ``-s MONITOR_EXPLAIN=1``). Page text is
 hostile: control characters are removed before it reaches a terminal.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from monitor.sanitize import strip_controls
@@ -17,10 +16,6 @@ from monitor.sanitize import strip_controls
 page_read = object()  # signal: (reading, url, spider)
 
 KINDS = {"product": "商品页", "list": "列表页", "other": "其他页"}
-
-
-def wanted(spider) -> bool:
-    return bool(getattr(spider, "explain", False)) or os.environ.get("MONITOR_EXPLAIN") == "1"
 
 
 def line(reading, url: str) -> str:
@@ -37,15 +32,16 @@ def line(reading, url: str) -> str:
 
 
 class ExplainExtension:
-    def __init__(self, out=None) -> None:
+    def __init__(self, always: bool = False, out=None) -> None:
+        self.always = always
         self.out = out or sys.stdout
 
     @classmethod
     def from_crawler(cls, crawler):
-        ext = cls()
+        ext = cls(crawler.settings.getbool("MONITOR_EXPLAIN"))
         crawler.signals.connect(ext.page_read, signal=page_read)
         return ext
 
     def page_read(self, reading, url: str, spider) -> None:
-        if wanted(spider):
+        if self.always or getattr(spider, "explain", False):
             print(line(reading, url), file=self.out, flush=True)
