@@ -1,14 +1,16 @@
 """Headless Chromium for evidence: render a flagged listing, keep its DOM, bytes and a screenshot.
 
-Debian's Chromium is used as installed (never `playwright install`). Pages are hostile:
-Chromium is launched through the browser's own containment proxy (:mod:`monitor.containment`),
-which admits only the origins of the listings being captured, so nothing leaves the target at
-the network layer (redirect hops, WebSockets, preconnects, popups, WebRTC included); a route
-handler aborts other origins early as well, so the closed network is not probed. A capture whose
-page ends up on another origin keeps no DOM or screenshot: the evidence is the target's page or
-none. A capture that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and
-at most ``max_pages`` captures run at once. Contexts and pages are always closed, so memory
-stays flat.
+Debian's Chromium is used as installed (never `playwright install`), one per process
+(:class:`monitor.containment.shared.SharedChromium`, shared with the crawl's rendering). Pages
+are hostile: each capture renders in a browser context whose proxy is a lane of the containment
+proxy (:mod:`monitor.containment`) admitting only the listing's own origin, so nothing leaves
+the target at the network layer (redirect hops, WebSockets, preconnects, popups, WebRTC
+included) and captures of other shops in flight are out of reach; a route handler aborts other
+origins early as well, so the closed network is not probed. A capture whose page ends up on
+another origin keeps no DOM or screenshot: the evidence is the target's page or none. A capture
+that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
+``max_pages`` pages are open at once in the process. Pages are always closed and contexts
+recycled, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -18,15 +20,12 @@ import logging
 import math
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from monitor.containment import (
-    OriginProxy,
-    contained_context_kwargs,
-    contained_launch_options,
-    guard_context,
-)
+from monitor.containment import contained_context_kwargs, guard_context
+from monitor.containment.shared import SharedChromium
 from monitor.downloadermiddlewares.scope import is_private_host
 from monitor.evidence.recorder import ResponseRecorder
 
@@ -139,84 +138,77 @@ class CaptureError(Exception):
 
 
 class Browser:
-    """One Chromium process shared by the captures of a crawl."""
+    """Evidence captures in the process's one Chromium (:class:`SharedChromium`).
+
+    Each capture renders in a context bound to a lane of the containment proxy that admits the
+    listing's own origin (or the ``origins`` given: its target's), never the origins of other
+    captures in flight, so concurrent captures of two shops cannot reach each other. A shop's
+    captures reuse its context (recycled every ``RECYCLE`` pages); the process's page slots
+    bound the pages open at once, shared with the crawl's rendering."""
+
+    RECYCLE = 100  # pages per browser context before a fresh one takes over
 
     def __init__(
         self, executable: str, max_pages: int = 4, timeout: float = 30.0, settle: float = 3.0
     ) -> None:
         self.executable = executable
+        self.max_pages = max(1, max_pages)
         self.timeout = timeout
         self.settle = settle
-        self.semaphore = asyncio.Semaphore(max(1, max_pages))
-        self._playwright = None
-        self._browser = None
-        self._lock = asyncio.Lock()
-        self._ctx = None
-        self._ctx_pages = 0
-        self._open: dict = {}
-        self._proxy = OriginProxy()  # admits the origin of each capture while it runs
+        self.refusals: Counter = Counter()  # requests its pages tried off their target
+        self._shared: SharedChromium | None = None
 
-    RECYCLE = 100  # pages per browser context before a fresh one takes over
+    def _chromium(self) -> SharedChromium:
+        if self._shared is None or self._shared.closed:
+            self._shared = SharedChromium.for_running_loop()
+            self._shared.configure(self.max_pages)
+            self._shared.recycle = self.RECYCLE
+            self._shared.acquire()
+        return self._shared
 
-    async def _browser_ready(self):
-        if self._browser is None or not self._browser.is_connected():
-            from playwright.async_api import async_playwright
+    def contexts(self) -> list:
+        """The browser contexts this browser's captures hold open."""
+        if self._shared is None:
+            return []
+        return [x.context for x in self._shared.leases_of(self) if x.context is not None]
 
-            if self._playwright is None:
-                self._playwright = await async_playwright().start()
-            self._proxy.start()
-            self._browser = await self._playwright.chromium.launch(
-                **contained_launch_options(launch_options(self.executable), self._proxy.url)
-            )
-            self._ctx = None
-        return self._browser
+    async def _new_context(self, lane, name: str):
+        """A context on ``lane``: the lane's proxy, and a route handler that aborts other
+        origins early (the closed network is not probed)."""
+        browser = await self._shared.launch(launch_options(self.executable))
+        context = await browser.new_context(
+            **contained_context_kwargs({"viewport": dict(VIEWPORT), "locale": "zh-CN"}, lane.url)
+        )
+        await guard_context(context)
+        guard = SameOriginOnly(lane.origins)
 
-    async def _context(self):
-        """The current shared context; a fresh one takes over every RECYCLE pages and the old
-        one is closed when its last page is. New pages in one context are about twice as fast
-        as a context per page. Its route handler lets through only the origins being captured."""
-        async with self._lock:
-            browser = await self._browser_ready()
-            if self._ctx is None or self._ctx_pages >= self.RECYCLE:
-                self._ctx = await browser.new_context(
-                    **contained_context_kwargs({"viewport": dict(VIEWPORT), "locale": "zh-CN"})
+        async def route(r):
+            await (r.abort() if guard(r.request) else r.continue_())
+
+        await context.route("**/*", route)
+        return context
+
+    async def capture(
+        self, url: str, screenshot: bool = True, origins: dict[tuple, bool] | None = None
+    ) -> Capture:
+        """Render ``url``; raise CaptureError if it fails or takes longer than the timeout.
+        The page reaches ``origins`` (origin -> may be on a private address) only; by default
+        the URL's own origin."""
+        if origins is None:
+            o = origin_of(url)
+            origins = {o: is_private_host(o[1])}
+        shared = self._chromium()
+        await shared.acquire_page()
+        holder: list = []
+        lease = None
+        try:
+            key = ("evidence", frozenset(origins.items()))
+            try:
+                lease = await shared.lease(
+                    self, key, origins, self._new_context, self.refusals, "evidence"
                 )
-                await guard_context(self._ctx)
-                self._ctx_pages = 0
-                self._open[self._ctx] = 0
-                guard = SameOriginOnly(self._proxy.origins)
-
-                async def route(r):
-                    await (r.abort() if guard(r.request) else r.continue_())
-
-                await self._ctx.route("**/*", route)
-            self._ctx_pages += 1
-            self._open[self._ctx] += 1
-            return self._ctx
-
-    async def _release(self, context) -> None:
-        self._open[context] -= 1
-        if context is not self._ctx and self._open[context] == 0:
-            del self._open[context]
-            try:
-                await asyncio.wait_for(context.close(), 10)
-            except Exception:  # noqa: BLE001 - a dead renderer can fail to close
-                pass
-
-    async def capture(self, url: str, screenshot: bool = True) -> Capture:
-        """Render ``url``; raise CaptureError if it fails or takes longer than the timeout."""
-        async with self.semaphore:
-            origin = origin_of(url)
-            self._proxy.admit(origin, is_private_host(origin[1]))
-            try:
-                context = await self._context()
-            except BaseException:
-                self._proxy.dismiss(origin)
-                raise
-            holder: list = []
-            try:
                 return await asyncio.wait_for(
-                    self._render(context, url, screenshot, holder), self.timeout
+                    self._render(lease.context, url, screenshot, holder), self.timeout
                 )
             except asyncio.TimeoutError:
                 raise CaptureError(f"render timed out after {self.timeout:g}s") from None
@@ -226,14 +218,15 @@ class Browser:
                 raise CaptureError(
                     f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 ) from None
-            finally:
-                for page in holder:
-                    try:
-                        await asyncio.wait_for(page.close(), 10)
-                    except Exception:  # noqa: BLE001 - a dead renderer can fail to close
-                        pass
-                await self._release(context)
-                self._proxy.dismiss(origin)
+        finally:
+            for page in holder:
+                try:
+                    await asyncio.wait_for(page.close(), 10)
+                except Exception:  # noqa: BLE001 - a dead renderer can fail to close
+                    pass
+            if lease is not None:
+                shared.unlease(lease)
+            shared.release_page()
 
     async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
         page = await context.new_page()
@@ -358,29 +351,31 @@ class Browser:
             await asyncio.sleep(0.05)
 
     async def close(self) -> None:
-        try:
-            if self._browser is not None:
-                await self._browser.close()
-            if self._playwright is not None:
-                await self._playwright.stop()
-        finally:
-            self._browser = self._playwright = None
-            self._proxy.stop()
+        """Close this browser's contexts and let go of the shared Chromium (the last user
+        closes it)."""
+        shared, self._shared = self._shared, None
+        if self.refusals:
+            logger.info(
+                "Containment proxy refused %d request(s) of evidence captures off the target: %s",
+                sum(self.refusals.values()),
+                dict(self.refusals),
+            )
+        if shared is not None:
+            try:
+                await shared.drop_owner(self)
+            finally:
+                await shared.release()
 
 
-def playwright_settings(
-    executable: str, max_pages: int = 4, timeout: float = 30.0, origins: set[tuple] | None = None
-) -> dict:
+def playwright_settings(executable: str, max_pages: int = 4, timeout: float = 30.0) -> dict:
     """Scrapy settings that route rendered requests through scrapy-playwright and this Chromium,
-    contained by :class:`~monitor.containment.handler.ContainedPlaywrightHandler`."""
-    settings = {
+    contained by :class:`~monitor.containment.handler.ContainedPlaywrightHandler` (each target
+    in a context of its own, on its own lane of the proxy; the process's one Chromium serves at
+    most ``max_pages`` pages at once)."""
+    return {
         "DOWNLOAD_HANDLERS": {"http": HANDLER, "https": HANDLER},
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(executable),
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": max(1, max_pages),
-        "PLAYWRIGHT_MAX_CONTEXTS": 1,
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": timeout * 1000,
     }
-    if origins:
-        settings["PLAYWRIGHT_ABORT_REQUEST"] = SameOriginOnly(origins)
-    return settings

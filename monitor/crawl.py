@@ -82,22 +82,12 @@ def crawler_settings(
         settings.set("JOBDIR", str(jobdir_for(config, kind)), priority="cmdline")
     if targets:  # rendering is available to every target (sites fall back to it when needed)
         from monitor.browser import find_chromium, playwright_settings
-        from monitor.downloadermiddlewares.scope import origin
 
         executable = find_chromium(config.browser.get("executable_path"))
-        if executable:
-            origins = {origin(t.url) for t in targets} | {
-                (s, h, p)
-                for t in targets
-                for h in (t.allowed_hosts or [])
-                for s, p in (("http", 80), ("https", 443))
-            }
+        if executable:  # each target renders on its own lane (monitor.containment.handler)
             settings.setdict(
                 playwright_settings(
-                    executable,
-                    config.browser["max_pages"],
-                    config.browser["render_timeout"],
-                    origins,
+                    executable, config.browser["max_pages"], config.browser["render_timeout"]
                 ),
                 priority="cmdline",
             )

@@ -316,9 +316,9 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
                     outcomes[page] = (await browser.capture(target.url + page)).dom
                 except CaptureError as exc:
                     outcomes[page] = str(exc)
-            popups_left = sum(len(c.pages) for c in browser._open)  # window.open()s, closed
+            popups_left = sum(len(c.pages) for c in browser.contexts())  # window.open()s, closed
             assert popups_left == 0
-            return cap, outcomes, dict(browser._proxy.refusals)
+            return cap, outcomes, dict(browser.refusals)
         finally:
             await browser.close()
 
@@ -468,3 +468,8 @@ def test_launch_and_context_options_cannot_be_turned_back_on():
         {"proxy": {"server": "http://127.0.0.2:1"}, "user_data_dir": "/tmp/x", "locale": "zh-CN"}
     )
     assert kwargs == {"locale": "zh-CN", "accept_downloads": False, "service_workers": "block"}
+    # a context's only proxy is its lane, loopback included whatever the environment says
+    laned = contained_context_kwargs(
+        {"proxy": {"server": "http://127.0.0.2:1"}}, "http://127.0.0.1:7"
+    )
+    assert laned["proxy"] == {"server": "http://127.0.0.1:7", "bypass": "<-loopback>"}

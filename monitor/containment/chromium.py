@@ -1,7 +1,9 @@
 """Chromium launch options and context settings that keep a hostile page inside the proxy.
 
 - all traffic to the proxy, loopback included (Chromium bypasses proxies for 127.0.0.1 and
-  localhost unless told ``<-loopback>``), no PAC, no other proxy a setting could slip in;
+  localhost unless told ``<-loopback>``), no PAC, no other proxy a setting could slip in; each
+  context goes through its own lane of the proxy (:func:`lane_proxy`), and the launch-level
+  proxy, for anything without a lane, admits nothing;
 - host resolution mapped to nowhere (``~NOTFOUND``) except the proxy's own address, so nothing
   Chromium resolves itself (prefetch, STUN server names) reaches a DNS server;
 - WebRTC kept off UDP that does not go through the proxy (there is none: an HTTP proxy carries
@@ -64,13 +66,26 @@ def contained_launch_options(options: dict, proxy_url: str) -> dict:
     return out
 
 
-def contained_context_kwargs(kwargs: dict | None) -> dict:
-    """Browser context options: the browser's proxy (no per-context one), no downloads, no
-    service workers, and no persistent profile (it would launch a second, uncontained browser)."""
+def lane_proxy(lane_url: str) -> dict:
+    """A context's Playwright ``proxy`` option for its lane of the containment proxy.
+
+    ``bypass`` is given explicitly: without it Playwright adds ``<-loopback>`` (proxy loopback
+    too) only while PLAYWRIGHT_DISABLE_FORCED_CHROMIUM_PROXIED_LOOPBACK is unset in the
+    driver's environment, and with it set Chromium would reach 127.0.0.1 and localhost directly,
+    around the lane. ``<-loopback>`` alone bypasses nothing and proxies loopback."""
+    return {"server": lane_url, "bypass": "<-loopback>"}
+
+
+def contained_context_kwargs(kwargs: dict | None, lane_url: str | None = None) -> dict:
+    """Browser context options: the context's lane of the containment proxy as its proxy (or,
+    without one, the browser's, which admits nothing), no downloads, no service workers, and no
+    persistent profile (it would launch a second, uncontained browser)."""
     out = dict(kwargs or {})
     for key in ("proxy", "user_data_dir"):
         if out.pop(key, None):
             logger.warning("Ignoring browser context option %r: it would leave containment", key)
+    if lane_url is not None:
+        out["proxy"] = lane_proxy(lane_url)
     out["accept_downloads"] = False
     out["service_workers"] = "block"
     return out

@@ -14,11 +14,24 @@ The proxy connects to the address it checked, never resolving twice.
 Small by design (no caching, one request per client connection, HTTP/1.1 only): it is the
 part of the crawler that must be easy to read. It runs its own asyncio loop in a daemon
 thread, so it serves Chromium whichever loop or reactor the caller runs.
+
+Lanes. One crawl renders many shops, and one Chromium serves them all, so what a page may reach
+must depend on whose page it is. The proxy serves *lanes*: each lane is a listening port of its
+own with its own admitted origins, and each target renders in a browser context whose proxy
+(Playwright's per-context ``proxy``) is its lane's port, so shop A's page, frames, popups,
+WebSockets and redirect hops reach only A's origins, whatever else the night crawls. A lane is
+told by the port a connection arrives on, not by credentials: a 407 challenge would be answered
+by Playwright through request interception, per request, and would rely on Chromium sending
+the credentials on every kind of connection (preconnects and WebSocket tunnels included); a
+port cannot be forgotten or replayed by a page. The proxy's own port (``url``) is the default
+lane, given to the browser at launch: it admits only what the constructor was given (for a
+shared browser, nothing), so a context without a lane reaches nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -69,28 +82,25 @@ class Unreachable(Exception):
     """An admitted origin could not be reached (answered 502)."""
 
 
-class OriginProxy:
-    """Forward proxy admitting a live set of origins; ``start()`` it, hand ``url`` to Chromium.
+class Lane:
+    """One listening port of an :class:`OriginProxy` and the origins it admits.
 
-    ``admit``/``dismiss`` are reference counted, so captures of one origin can overlap.
-    ``refusals`` counts refused requests by kind; ``refused`` keeps the last ones for the log.
+    ``admit``/``dismiss`` are reference counted, so uses of one origin can overlap.
+    ``refusals`` counts refused requests by kind (the owner's counter when one is given).
     """
 
-    def __init__(self, origins: dict[Origin, bool] | None = None) -> None:
+    def __init__(
+        self, proxy: OriginProxy, origins: dict[Origin, bool] | None, refusals: Counter | None
+    ) -> None:
+        self.proxy = proxy
         self._admitted: dict[Origin, int] = {}
         self._private_ok: dict[Origin, bool] = {}
         self.origins: set[Origin] = set()  # live view, also used by route-level guards
-        self.refusals: Counter = Counter()
-        self.refused: deque[str] = deque(maxlen=200)
+        self.refusals: Counter = refusals if refusals is not None else Counter()
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._server = None
-        self._connections = 0
         for origin, private_ok in (origins or {}).items():
             self.admit(origin, private_ok)
-
-    # -- what is allowed ---------------------------------------------------------------------
 
     def admit(self, origin: Origin, private_ok: bool) -> None:
         origin = normal_origin(*origin)
@@ -111,13 +121,90 @@ class OriginProxy:
     def allows(self, origin: Origin) -> bool:
         return normal_origin(*origin) in self.origins
 
+    def private_ok(self, origin: Origin) -> bool:
+        return self._private_ok.get(origin, False)
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the proxy lane is not open")
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        """Stop listening (connections already open finish on their own)."""
+        self.proxy.close_lane(self)
+
+
+class OriginProxy:
+    """Forward proxy on 127.0.0.1; ``start()`` it, hand ``url`` (its default lane) to Chromium
+    at launch and each context its own lane (:meth:`open_lane`).
+
+    ``admit``/``dismiss``/``allows``/``origins`` are the default lane's. ``refusals`` counts
+    refused requests of every lane by kind; ``refused`` keeps the last ones for the log.
+    """
+
+    def __init__(self, origins: dict[Origin, bool] | None = None) -> None:
+        self.refusals: Counter = Counter()
+        self.refused: deque[str] = deque(maxlen=200)
+        self.default = Lane(self, origins, self.refusals)
+        self.lanes: set[Lane] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connections = 0
+
+    # -- what is allowed (the default lane) --------------------------------------------------
+
+    @property
+    def origins(self) -> set[Origin]:
+        return self.default.origins
+
+    @property
+    def port(self) -> int | None:
+        return self.default.port
+
+    def admit(self, origin: Origin, private_ok: bool) -> None:
+        self.default.admit(origin, private_ok)
+
+    def dismiss(self, origin: Origin) -> None:
+        self.default.dismiss(origin)
+
+    def allows(self, origin: Origin) -> bool:
+        return self.default.allows(origin)
+
+    # -- lanes -------------------------------------------------------------------------------
+
+    def open_lane(
+        self, origins: dict[Origin, bool] | None = None, refusals: Counter | None = None
+    ) -> Lane:
+        """A new lane admitting ``origins``, listening on a port of its own."""
+        if self._loop is None:
+            raise RuntimeError("the proxy is not started")
+        lane = Lane(self, origins, refusals)
+        future = asyncio.run_coroutine_threadsafe(self._listen(lane), self._loop)
+        future.result(10)
+        self.lanes.add(lane)
+        return lane
+
+    def close_lane(self, lane: Lane) -> None:
+        self.lanes.discard(lane)
+        server, lane._server = lane._server, None
+        loop = self._loop
+        if server is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(server.close)
+
+    async def _listen(self, lane: Lane) -> None:
+        lane._server = await asyncio.start_server(
+            functools.partial(self._serve, lane), "127.0.0.1", 0, limit=HEAD_LIMIT
+        )
+        lane.port = lane._server.sockets[0].getsockname()[1]
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         if self.port is None:
             raise RuntimeError("the proxy is not started")
-        return f"http://127.0.0.1:{self.port}"
+        return self.default.url
 
     def start(self) -> OriginProxy:
         if self._thread is not None:
@@ -129,10 +216,7 @@ class OriginProxy:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
-                self._server = loop.run_until_complete(
-                    asyncio.start_server(self._serve, "127.0.0.1", 0, limit=HEAD_LIMIT)
-                )
-                self.port = self._server.sockets[0].getsockname()[1]
+                loop.run_until_complete(self._listen(self.default))
             except BaseException as exc:  # noqa: BLE001 - reported to start()
                 failure.append(exc)
                 ready.set()
@@ -160,14 +244,18 @@ class OriginProxy:
             return
 
         def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
+            for lane in [self.default, *list(self.lanes)]:
+                if lane._server is not None:
+                    lane._server.close()
+                    lane._server = None
             loop.stop()
 
         if not loop.is_closed():
             loop.call_soon_threadsafe(shutdown)
         thread.join(10)
         self._thread = self._loop = None
+        self.lanes.clear()
+        self.default.port = None
         if self.refusals:
             logger.info(
                 "Containment proxy refused %d request(s) off the target: %s",
@@ -183,17 +271,21 @@ class OriginProxy:
 
     # -- serving -----------------------------------------------------------------------------
 
-    def _refuse(self, kind: str, what: str) -> None:
-        self.refusals[kind] += 1
+    def _refuse(self, lane: Lane, kind: str, what: str) -> None:
+        lane.refusals[kind] += 1
+        if lane.refusals is not self.refusals:
+            self.refusals[kind] += 1
         self.refused.append(what[:300])
         logger.debug("Containment proxy refused %s: %s", kind, what[:300])
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, lane: Lane, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self._connections += 1
         upstream_writer = None
         try:
             if self._connections > MAX_CONNECTIONS:
-                self._refuse("too_many_connections", "")
+                self._refuse(lane, "too_many_connections", "")
                 return
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
@@ -203,25 +295,29 @@ class OriginProxy:
             try:
                 method, target, _version = lines[0].split(" ", 2)
             except ValueError:
-                self._refuse("malformed", lines[0])
+                self._refuse(lane, "malformed", lines[0])
                 await self._answer(writer, 400, b"")
                 return
             headers = []
             for line in lines[1:]:
                 name, sep, value = line.partition(":")
                 if not sep or not name or name != name.strip():
-                    self._refuse("malformed", line)
+                    self._refuse(lane, "malformed", line)
                     await self._answer(writer, 400, b"")
                     return
                 headers.append((name, value.strip()))
             try:
                 if method.upper() == "CONNECT":
-                    upstream_writer = await self._tunnel(target, reader, writer)
+                    upstream_writer = await self._tunnel(lane, target, reader, writer)
                 else:
-                    upstream_writer = await self._forward(method, target, headers, reader, writer)
+                    upstream_writer = await self._forward(
+                        lane, method, target, headers, reader, writer
+                    )
             except Refused as exc:
                 kind, what = exc.args
-                self._refuse(kind, f"{method} {target} ({what})" if what else f"{method} {target}")
+                self._refuse(
+                    lane, kind, f"{method} {target} ({what})" if what else f"{method} {target}"
+                )
                 await self._answer(writer, 403, b"" if method.upper() == "CONNECT" else REFUSAL)
             except Unreachable as exc:
                 await self._answer(writer, 502, str(exc).encode("utf-8", "replace"))
@@ -248,7 +344,7 @@ class OriginProxy:
         except (ConnectionError, OSError, TimeoutError, asyncio.TimeoutError):
             pass
 
-    async def _open(self, origin: Origin):
+    async def _open(self, lane: Lane, origin: Origin):
         """Connect to an admitted origin, checking the address it resolves to."""
         _scheme, host, port = origin
         loop = asyncio.get_running_loop()
@@ -258,7 +354,7 @@ class OriginProxy:
             )
         except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
             raise Unreachable(f"cannot resolve {host}: {exc}") from None
-        private_ok = self._private_ok.get(origin, False)
+        private_ok = lane.private_ok(origin)
         for _family, _type, _proto, _name, sockaddr in infos:
             if _is_private(sockaddr[0]) and not private_ok:
                 raise Refused("private_address", f"{host} resolves to {sockaddr[0]}")
@@ -270,7 +366,7 @@ class OriginProxy:
         except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
             raise Unreachable(f"cannot connect to {host}:{port}: {exc}") from None
 
-    async def _tunnel(self, authority: str, reader, writer):
+    async def _tunnel(self, lane: Lane, authority: str, reader, writer):
         try:
             parts = urlsplit(f"//{authority}")
             host, port = parts.hostname, parts.port
@@ -280,15 +376,15 @@ class OriginProxy:
             raise Refused("malformed", "")
         # Chromium tunnels https and every WebSocket; only an https origin may be tunnelled to.
         origin = normal_origin("https", host, port)
-        if origin not in self.origins:
+        if origin not in lane.origins:
             raise Refused("connect_off_target", "")
-        up_reader, up_writer = await self._open(origin)
+        up_reader, up_writer = await self._open(lane, origin)
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
         await self._pipe_both(reader, writer, up_reader, up_writer)
         return up_writer
 
-    async def _forward(self, method: str, target: str, headers: list, reader, writer):
+    async def _forward(self, lane: Lane, method: str, target: str, headers: list, reader, writer):
         try:
             parts = urlsplit(target)
             origin = normal_origin(parts.scheme, parts.hostname or "", parts.port)
@@ -296,7 +392,7 @@ class OriginProxy:
             raise Refused("malformed", "") from None
         if parts.scheme.lower() != "http" or not parts.hostname:
             raise Refused("malformed", "not an absolute http URL")
-        if origin not in self.origins:
+        if origin not in lane.origins:
             raise Refused("off_target", "")
         names = {n.lower(): v for n, v in headers}
         if "upgrade" in names or "upgrade" in names.get("connection", "").lower():
@@ -314,7 +410,7 @@ class OriginProxy:
         out = [f"{method} {path} HTTP/1.1", f"Host: {netloc}"]
         out += [f"{n}: {v}" for n, v in headers if n.lower() not in HOP_BY_HOP | {"host"}]
         out.append("Connection: close")
-        up_reader, up_writer = await self._open(origin)
+        up_reader, up_writer = await self._open(lane, origin)
         up_writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
         while length > 0:
             chunk = await asyncio.wait_for(reader.read(min(length, 65536)), IDLE_TIMEOUT)
