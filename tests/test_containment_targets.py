@@ -1,0 +1,344 @@
+"""One crawl, many shops, one Chromium: each rendered page reaches only its own target.
+
+Two hostile shops on two loopback ports are rendered in one night's crawl (and captured as
+evidence side by side); each shop's pages try every way to reach the other one, whose server
+must record no request on those trap paths while both shops' listings are still found. And a
+night with a storefront and a site with flagged listings runs exactly one Chromium, while a
+night where nothing is rendered starts none (nor a Playwright driver).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from monitor.browser import Browser, CaptureError, find_chromium
+
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None, reason="Debian's chromium is not installed"
+)
+
+FLAGGED = "高仿名表 一比一 刷单返现"  # the lexicon flags it: evidence is captured for it
+
+
+def listing(title: str, body: str = "", head: str = "") -> bytes:
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8">{head}<title>{title}</title></head>'
+        f'<body><h1>{title}</h1><p class="price">价格：99元</p>{body}</body></html>'
+    ).encode()
+
+
+def traps(other: str) -> str:
+    """Every way a rendered page has to reach ``other`` (another shop of the same night)."""
+    ws = other.replace("http://", "ws://")
+    return f"""
+    <link rel="stylesheet" href="{other}/trap/style.css"><link rel="preconnect" href="{other}">
+    <img src="{other}/trap/img.png"><script src="{other}/trap/script.js"></script>
+    <iframe src="{other}/trap/frame"></iframe>
+    <img src="/redirect?to={other}/trap/img-hop.png">
+    <script src="/redirect?to={other}/trap/script-hop.js"></script>
+    <iframe src="/redirect?to={other}/trap/frame-hop"></iframe>
+    <iframe name="sink"></iframe>
+    <form id="f" action="{other}/trap/form" method="post" target="sink"><input name="q"></form>
+    <script>
+    const t = (f) => {{ try {{ f(); }} catch (e) {{}} }};
+    t(() => fetch('{other}/trap/fetch', {{mode: 'no-cors'}}).catch(() => {{}}));
+    t(() => fetch('/redirect?to={other}/trap/fetch-hop').catch(() => {{}}));
+    t(() => navigator.sendBeacon('{other}/trap/beacon', 'leak'));
+    t(() => new WebSocket('{ws}/trap/ws'));
+    t(() => new EventSource('{other}/trap/events'));
+    t(() => document.getElementById('f').submit());
+    t(() => window.open('{other}/trap/popup'));
+    t(() => {{ new Image().src = '{other}/trap/new-image.png'; }});
+    fetch('/ran?page-ran').catch(() => {{}});
+    </script>"""
+
+
+class Shop:
+    """A storefront on its own 127.0.0.1 port whose every listing tries to reach ``other``;
+    records the paths it is asked for."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.paths: list[str] = []
+        self.other = ""
+        shop = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path, _, query = self.path.partition("?")
+                shop.paths.append(self.path)
+                if path == "/":
+                    body = (
+                        '<html><head><meta charset="utf-8"></head><body>'
+                        '<a class="item" href="/item/1.html">1</a>'
+                        '<a class="item" href="/item/2.html">2</a>'
+                        '<a class="item" href="/nav.html">3</a>'
+                        '<a class="item" href="/moved">4</a>'
+                        f'<a class="item" href="{shop.other}/trap/link">5</a></body></html>'
+                    ).encode()
+                    return self.answer(200, body)
+                if path.startswith("/item/"):
+                    title = f"{FLAGGED} {shop.label}店 {path}"
+                    return self.answer(200, listing(title, traps(shop.other)))
+                if path == "/nav.html":  # the page itself goes to the other shop by script
+                    script = f"<script>setTimeout(() => location = '{shop.other}/trap/nav', 200)</script>"
+                    return self.answer(200, listing(f"{shop.label}店 跳转页", script))
+                if path == "/moved":  # a listing link that redirects to the other shop
+                    return self.answer(302, b"", {"Location": f"{shop.other}/trap/page-hop"})
+                if path == "/redirect":
+                    return self.answer(302, b"", {"Location": query.partition("=")[2]})
+                if path.startswith("/trap/"):  # reached only through a leak
+                    return self.answer(200, listing("仿真枪 外站页面"))
+                return self.answer(204 if path == "/ran" else 404, b"")
+
+            do_POST = do_GET
+
+            def answer(self, status, body, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except OSError:
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = self.origin + "/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def trap_hits(self) -> list[str]:
+        return [p for p in self.paths if p.startswith("/trap/")]
+
+    def ran(self) -> int:
+        return self.paths.count("/ran?page-ran")
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def two_shops():
+    a, b = Shop("甲"), Shop("乙")
+    a.other, b.other = b.origin, a.origin
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+# -- watching the process tree ---------------------------------------------------------------
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return [a.decode("utf-8", "replace") for a in fh.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def run_watching(args: list[str], config: Path, timeout: float = 300) -> tuple[object, dict]:
+    """Run `monitor --config CONFIG ARGS…` and watch its process tree every 50 ms: the ids of
+    Chromium browser processes (Chromium's main process: not one of its --type= children, nor
+    a child it forked that has not yet become one) and of Playwright drivers seen in the run."""
+    cwd = Path(tempfile.gettempdir()) / "monitor-tests-cwd"
+    cwd.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    seen: dict[str, set[int]] = {"chromium": set(), "driver": set()}
+    stop = threading.Event()
+
+    def kind(command: str) -> str | None:
+        # a child of Chromium may rewrite its command line into one string: search it whole
+        if "chrom" in os.path.basename(command.split(" ", 1)[0]) and "--type=" not in command:
+            return "chromium"
+        if "playwright" in command and "run-driver" in command:
+            return "driver"
+        return None
+
+    def watch() -> None:
+        while not stop.is_set():
+            children, stack = _children(), [(proc.pid, None)]
+            while stack:
+                pid, parent_kind = stack.pop()
+                this = kind(" ".join(_cmdline(pid)))
+                stack.extend((c, this) for c in children.get(pid, []))
+                if this is not None and this != parent_kind:  # not a fork before its exec
+                    seen[this].add(pid)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        stop.set()
+        watcher.join()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), seen
+
+
+# -- the tests -------------------------------------------------------------------------------
+
+
+@needs_chromium
+def test_one_night_of_two_rendered_shops_keeps_each_shops_pages_off_the_other(
+    two_shops, make_config, tmp_path
+):
+    a, b = two_shops
+    config = make_config(
+        [
+            {"name": "甲店", "url": a.url, "kind": "storefront", "platform": "p"},
+            {"name": "乙店", "url": b.url, "kind": "storefront", "platform": "p"},
+        ],
+        platforms={"p": {"listing_links": "a.item", "title": "h1", "wait_for": "body"}},
+        browser={"render_timeout": 15, "max_pages": 4},
+    )
+    result, seen = run_watching(["nightly"], config, timeout=300)
+    time.sleep(1)  # late timers and popups of the last pages
+    assert a.trap_hits == [] and b.trap_hits == [], (a.trap_hits, b.trap_hits, result.stderr)
+    # the traps did run, in the crawl's rendering and in the evidence captures
+    assert a.ran() >= 2 and b.ran() >= 2, (a.paths, b.paths)
+    assert any(p.startswith("/redirect?to=") for p in a.paths + b.paths)
+    con = sqlite3.connect(tmp_path / "monitor.db")
+    found = {
+        (name, url)
+        for name, url in con.execute(
+            "SELECT t.name, l.url FROM listings l JOIN targets t ON t.id = l.target_id"
+        )
+    }
+    for shop, name in ((a, "甲店"), (b, "乙店")):
+        for page in ("item/1.html", "item/2.html"):
+            assert (name, shop.url + page) in found, (found, result.stdout, result.stderr)
+    assert all(url.startswith(a.url if name == "甲店" else b.url) for name, url in found), found
+    manifests = [
+        json.loads(p.read_bytes()) for p in (tmp_path / "evidence" / "manifests").glob("*.json")
+    ]
+    shot = {m["url"] for m in manifests if any(x["kind"] == "screenshot" for x in m["artifacts"])}
+    assert {a.url + "item/1.html", b.url + "item/1.html"} <= shot, manifests
+    for m in manifests:
+        for art in m["artifacts"]:
+            if art["kind"] == "rendered_dom":
+                dom = (tmp_path / "evidence" / art["path"]).read_text(encoding="utf-8")
+                assert "外站页面" not in dom
+    log = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "logs").glob("*.log"))
+    assert "'containment/refused':" in log
+    assert len(seen["chromium"]) == 1, seen
+
+
+@needs_chromium
+def test_concurrent_evidence_captures_of_two_shops_cannot_reach_each_other(two_shops, monkeypatch):
+    """Captures of both shops in flight at once, in one browser; with the Playwright switch
+    that would stop proxying loopback set in the driver's environment."""
+    a, b = two_shops
+    monkeypatch.setenv("PLAYWRIGHT_DISABLE_FORCED_CHROMIUM_PROXIED_LOOPBACK", "1")
+
+    async def capture_both():
+        browser = Browser(find_chromium(), max_pages=4, timeout=20, settle=2)
+        try:
+            caps = await asyncio.gather(
+                *(
+                    browser.capture(shop.url + page)
+                    for page in ("item/1.html", "item/2.html")
+                    for shop in (a, b)
+                ),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(1.5)  # popups, late requests
+            return caps, dict(browser.refusals)
+        finally:
+            await browser.close()
+
+    caps, refusals = asyncio.run(capture_both())
+    time.sleep(0.5)
+    assert a.trap_hits == [] and b.trap_hits == [], (a.trap_hits, b.trap_hits)
+    assert not [c for c in caps if isinstance(c, (CaptureError, BaseException))], caps
+    assert [FLAGGED in c.dom for c in caps] == [True] * 4
+    assert "甲店" in caps[0].dom and "乙店" in caps[1].dom
+    assert a.ran() == 2 and b.ran() == 2  # each page ran its traps
+    assert refusals.get("off_target", 0) >= 8 and refusals.get("connect_off_target", 0) >= 2
+
+
+@needs_chromium
+def test_a_night_of_a_storefront_and_a_site_with_screenshots_runs_one_chromium(
+    shop, make_config, tmp_path, demo_expected
+):
+    from monitor.demo import YUNGOU
+
+    store, site = shop("yungou"), shop("xinyuan")
+    config = make_config(
+        [
+            {"name": "云购", "url": store.url, "kind": "storefront", "platform": "yungou"},
+            {"name": "鑫源", "url": site.url, "kind": "site"},
+        ],
+        platforms={"yungou": YUNGOU},
+    )
+    result, seen = run_watching(["nightly"], config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(seen["chromium"]) == 1, seen
+    assert len(seen["driver"]) == 1, seen
+    manifests = [
+        json.loads(p.read_bytes()) for p in (tmp_path / "evidence" / "manifests").glob("*.json")
+    ]
+    shots = {m["url"] for m in manifests if any(x["kind"] == "screenshot" for x in m["artifacts"])}
+    flagged = {
+        shop.url + page
+        for shop, name in ((store, "yungou"), (site, "xinyuan"))
+        for page, expected in demo_expected[name].items()
+        if expected
+    }
+    assert flagged and flagged <= shots, (flagged - shots, result.stderr[-2000:])
+
+
+@needs_chromium
+def test_a_night_where_nothing_is_rendered_starts_no_chromium_and_no_driver(
+    shop, make_config, tmp_path
+):
+    site = shop("xinyuan")
+    config = make_config(
+        [{"name": "鑫源", "url": site.url, "kind": "site"}],
+        evidence={"dir": "evidence", "screenshots": False},
+    )
+    result, seen = run_watching(["nightly"], config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    con = sqlite3.connect(tmp_path / "monitor.db")
+    assert con.execute("SELECT count(*) FROM listings").fetchone()[0] > 0
+    assert seen == {"chromium": set(), "driver": set()}
