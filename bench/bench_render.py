@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -185,7 +186,10 @@ def night(shops: int, folder: Path) -> dict:
         s.stop()
     con = sqlite3.connect(folder / "monitor.db")
     listings = con.execute("SELECT count(*) FROM listings").fetchone()[0]
-    shots = len(list((folder / "evidence").rglob("*.png")))
+    shots = sum(
+        any(a["kind"] == "screenshot" for a in json.loads(m.read_bytes())["artifacts"])
+        for m in (folder / "evidence" / "manifests").glob("*.json")
+    )
     con.close()
     if listings < shops * 4:
         print(f"  warning: {listings} of {shops * 4} listings found; {err[-300:]}")

@@ -342,3 +342,31 @@ def test_a_night_where_nothing_is_rendered_starts_no_chromium_and_no_driver(
     con = sqlite3.connect(tmp_path / "monitor.db")
     assert con.execute("SELECT count(*) FROM listings").fetchone()[0] > 0
     assert seen == {"chromium": set(), "driver": set()}
+
+
+@needs_chromium
+def test_evidence_contexts_are_bounded_and_recycled(shop):
+    """More shops than the browser keeps contexts for: the idle ones are closed (least recently
+    used first); a context that served its share of pages is replaced."""
+    servers = [shop("xinyuan") for _ in range(6)]
+
+    async def run():
+        browser = Browser(find_chromium(), max_pages=1, timeout=20, settle=0.2)
+        browser.RECYCLE = 2
+        most = 0
+        try:
+            for s in servers:  # six origins, six lanes: at most max(4, 2 x max_pages) contexts
+                await browser.capture(s.url, screenshot=False)
+                most = max(most, len(browser._shared.browser.contexts))
+            opened = browser._shared.contexts_opened
+            for _ in range(3):  # one origin again and again: a fresh context every 2 pages
+                await browser.capture(servers[0].url, screenshot=False)
+            shared = browser._shared
+            return most, opened, shared.contexts_opened - opened, shared.launches
+        finally:
+            await browser.close()
+
+    most, opened, reopened, launches = asyncio.run(run())
+    assert (most, opened, launches) == (4, 6, 1)
+    # the first shop's context was the least recently used: closed; then recycled after 2 pages
+    assert reopened == 2

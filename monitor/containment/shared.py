@@ -74,6 +74,7 @@ class SharedChromium:
         self.max_contexts = 8
         self.recycle = RECYCLE
         self.launches = 0
+        self.contexts_opened = 0
         self.closed = False
         self._users = 0
         self._playwright = None
@@ -207,8 +208,10 @@ class SharedChromium:
             served=1,
         )
         self._leases[full_key] = lease
+        self.contexts_opened += 1
         try:
             lease.context = await create(lease.lane, lease.name)
+            lease.context.on("close", lambda _c: setattr(lease, "closed", True))
         except BaseException:
             lease.in_use = 0
             self._retire(lease)
