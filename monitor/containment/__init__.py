@@ -2,12 +2,14 @@
 
 Route handlers only see what Playwright intercepts: redirects followed inside the network
 stack, WebSockets, preconnects, service workers, popups and WebRTC never pass through them. So
-every Chromium the crawler starts is launched against :class:`~monitor.containment.proxy.OriginProxy`,
-a forward proxy on 127.0.0.1 that lets through the target's origins and refuses everything else,
-with loopback proxied too, DNS mapped to nowhere and WebRTC kept off UDP
-(:mod:`monitor.containment.chromium`). scrapy-playwright gets it through
+the process's one Chromium (:class:`~monitor.containment.shared.SharedChromium`) is launched
+against :class:`~monitor.containment.proxy.OriginProxy`, a forward proxy on 127.0.0.1 whose
+default lane admits nothing, with loopback proxied too, DNS mapped to nowhere and WebRTC kept
+off UDP (:mod:`monitor.containment.chromium`); each target renders in a browser context of its
+own whose proxy is a lane admitting that target's origins only, so shops crawled in the same
+night cannot reach each other. scrapy-playwright gets it through
 :class:`~monitor.containment.handler.ContainedPlaywrightHandler`; the evidence browser
-(:class:`monitor.browser.Browser`) through the same launch options.
+(:class:`monitor.browser.Browser`) leases its contexts from the same shared Chromium.
 """
 
 from monitor.containment.chromium import (
