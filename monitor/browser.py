@@ -269,7 +269,12 @@ class Browser:
                 raw = await response.body()
             except Exception:  # noqa: BLE001
                 raw = None
-        dom = await page.content()
+        try:
+            dom = await page.content()
+        except Exception as exc:  # noqa: BLE001 - playwright's Error; the page is hostile
+            if "navigating" in str(exc):  # a script or refresh took it elsewhere meanwhile
+                raise CaptureError("page navigated while it was captured") from None
+            raise
         png, note = await self._screenshot(page) if screenshot else (None, None)
         self._check_on_target(page, url)
         if navigations[0] != seen:

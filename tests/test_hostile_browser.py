@@ -338,7 +338,7 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
     moved_by_script = outcomes["script-moves.html"]
     assert moved_by_script.startswith(("left the target", "page navigated while")) or (
         FLAGGED + " 跳转" in moved_by_script and "外站" not in moved_by_script
-    )
+    ), moved_by_script[:300]
 
 
 @needs_chromium
