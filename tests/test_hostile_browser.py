@@ -333,8 +333,8 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
     assert "/ws" not in target.paths  # a WebSocket to the page's own (http) origin is refused too
     # a listing that moves elsewhere is no evidence of it: captured before it moved (its own
     # page), or refused; never the other origin's page or the proxy's refusal
-    assert outcomes["moved.html"].startswith("left the target")
-    assert outcomes["refresh.html"].startswith("left the target")
+    assert outcomes["moved.html"].startswith("left the target"), outcomes["moved.html"][:300]
+    assert outcomes["refresh.html"].startswith("left the target"), outcomes["refresh.html"][:300]
     moved_by_script = outcomes["script-moves.html"]
     assert moved_by_script.startswith(("left the target", "page navigated while")) or (
         FLAGGED + " 跳转" in moved_by_script and "外站" not in moved_by_script
