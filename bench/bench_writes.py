@@ -196,6 +196,7 @@ def main() -> int:
     ap.add_argument("--flagged", type=float, default=0.5, help="share of flagged listings")
     ap.add_argument("--batch", type=int, default=0, help="batch size after (default: settings)")
     ap.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    ap.add_argument("--rounds", type=int, default=2, help="before/after pairs per database")
     a = ap.parse_args()
     import monitor.settings
 
@@ -216,8 +217,9 @@ def main() -> int:
             for dialect in ("sqlite", "postgresql"):
                 if a.database not in (dialect, "both"):
                     continue
-                for label, batch in (("before", 1), ("after", after)):
-                    folder = Path(tmp) / f"{dialect}-{batch}"
+                runs = [("before", 1), ("after", after)] * a.rounds  # interleaved: load drifts
+                for label, batch in runs:
+                    folder = Path(tmp) / f"{dialect}-{len(rows)}"
                     if dialect == "sqlite":
                         url = f"sqlite:///{folder / 'monitor.db'}"
                     else:
@@ -253,6 +255,20 @@ def main() -> int:
             f"{c['commit'] / listings:15.3f} {c['begin'] / listings:12.3f} | "
             f"{c['fsync'] / leads:11.2f} | {c['verify']}"
         )
+    for dialect in dict.fromkeys(r[0] for r in rows):
+        best = {}
+        for d, label, _batch, c in rows:
+            if d == dialect:
+                pages_s = c["totals"].get("pages", 0) / c["wall"]
+                commits = c["commit"] / max(1, c["totals"].get("listings", 0))
+                old_best = best.get(label, (0.0, commits))
+                best[label] = (max(old_best[0], pages_s), min(old_best[1], commits))
+        if "before" in best and "after" in best:
+            print(
+                f"{dialect}: best pages/s {best['before'][0]:.1f} -> {best['after'][0]:.1f} "
+                f"({best['after'][0] / best['before'][0]:.2f}x); commits per listing "
+                f"{best['before'][1]:.3f} -> {best['after'][1]:.3f}"
+            )
     return 0
 
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from scrapy import signals
-from scrapy.exceptions import DropItem
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.crawlercontext import crawler_evidence_store, crawler_records
@@ -61,10 +60,41 @@ def _header(headers: dict, name: str) -> str | None:
 
 
 @dataclass(eq=False)
+class Queued:
+    """What a batch needs of a queued item: not the item itself, whose raw bytes, rendered DOM
+    and screenshot are on disk by now and need not stay in memory until the batch is written."""
+
+    target: str
+    url: str
+    categories: list
+    manifest_sha256: str | None
+    previous_sha256: str | None
+    evidence_files: list
+    chain_lock: object  # the listing's chain hold, released once recorded or given up
+    write_settled: bool = False
+    dropped: Exception | None = None  # why it was not recorded
+    waiter: object = None  # asyncio future a distributed worker's process_item awaits
+
+    @classmethod
+    def of(cls, item) -> Queued:
+        queued = cls(
+            item.target,
+            item.url,
+            list(getattr(item, "categories", None) or ()),
+            getattr(item, "manifest_sha256", None),
+            getattr(item, "previous_sha256", None),
+            list(getattr(item, "evidence_files", None) or ()),
+            getattr(item, "chain_lock", None),
+        )
+        item.chain_lock = None  # held by the batch now
+        return queued
+
+
+@dataclass(eq=False)
 class Write:
     """An item waiting for its batch: what Records.write_batch is to do for it."""
 
-    item: object
+    item: Queued
     kind: str  # listing | removed | seen (a refetch riding with its listing's capture)
     values: dict
 
@@ -134,9 +164,12 @@ class StorePipeline:
             self.jobstate.done(item.target, item.url)
 
     def process_item(self, item, spider=None):
-        """Write the item; if the database fails, stop this target (nothing half-recorded)."""
+        """Queue or write the item; if the database fails, stop this target (nothing
+        half-recorded). A distributed worker's item is done only once recorded: its request is
+        acknowledged to the shared queue when the engine has finished with it, and a worker that
+        dies must leave what it had not recorded to be requeued (monitor.distributed)."""
         try:
-            return self._store(item)
+            queued = self._store(item)
         except SQLAlchemyError as exc:
             raise stop_for_storage_error(
                 self.crawler,
@@ -145,6 +178,16 @@ class StorePipeline:
                 getattr(item, "url", ""),
                 getattr(item, "target", None),
             ) from None
+        if queued is None or not self.counts.distributed:
+            return item
+        if queued.write_settled:  # written (or given up) by a batch this item filled
+            if queued.dropped is not None:
+                raise queued.dropped
+            return item
+        import asyncio
+
+        queued.waiter = asyncio.get_running_loop().create_future()
+        return self._recorded_then(item, queued.waiter)
 
     def clean(self, item: ListingItem) -> None:
         """A clean listing, new or changed: written with others in one transaction. It is marked
@@ -183,9 +226,11 @@ class StorePipeline:
             if item.url in with_lead:  # a lead to rectify: the full path, in the other batch
                 item.open_lead = True
                 try:
-                    self.process_item(item)
-                except DropItem:  # a storage fault: its target is stopped
-                    pass
+                    self._store(item)
+                except SQLAlchemyError as exc:
+                    stop_for_storage_error(
+                        self.crawler, "writing the database", exc, item.url, item.target
+                    )
             else:
                 self.done(item)
 
@@ -211,30 +256,45 @@ class StorePipeline:
         if missing.startswith("capture failed"):
             target_counts["monitor/screenshot_failed/capture"] += 1
 
-    def _store(self, item):
+    def _store(self, item) -> Queued | None:
+        self.queued = None
         try:
             self._write(item)
         except BaseException:  # not recorded: the next capture of this listing may chain on
-            self.give_up_chain(item)
+            if self.queued is None:
+                self.give_up_chain(item)
             raise
-        if not getattr(item, "write_queued", False):
+        if self.queued is None:
             release_chain(item)
+        return self.queued
+
+    @staticmethod
+    async def _recorded_then(item, waiter):
+        await waiter
         return item
 
     # -- the batch of listings, leads and evidence rows -----------------------------------------
 
     def queue(self, item, kind: str, values: dict) -> None:
-        item.write_queued = True
-        self.writes.append(Write(item, kind, values))
+        queued = self.queued = Queued.of(item)
+        self.writes.append(Write(queued, kind, values))
         if len(self.writes) >= self.batch_size:
-            self.flush()
+            self.flush_logged()
 
     def flush_all(self) -> None:
         """The batches, whatever their size (the timer, and the spider's close)."""
         try:
             self.flush_clean()  # may hand listings with a lead on to the other batch
-            self.flush()
         except Exception:  # noqa: BLE001 - the timer goes on; what failed stopped its target
+            logger.exception("Writing a batch of records failed")
+        self.flush_logged()
+
+    def flush_logged(self) -> None:
+        """flush(), whose failures concern the batch's items (their targets are stopped), not
+        whoever happened to fill it."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001
             logger.exception("Writing a batch of records failed")
 
     def flush(self) -> None:
@@ -332,6 +392,8 @@ class StorePipeline:
     def recorded(self, w: Write, result) -> None:
         item = w.item
         item.write_settled = True
+        if item.waiter is not None and not item.waiter.done():
+            item.waiter.set_result(None)
         if w.kind == "seen":
             pass
         elif w.kind == "removed":
@@ -350,7 +412,9 @@ class StorePipeline:
         """Not recorded: stop the item's target (monitor.faults); it stays pending in the job
         state, so the next run fetches it again."""
         item.write_settled = True
-        stop_for_storage_error(self.crawler, what, exc, item.url, item.target)
+        item.dropped = stop_for_storage_error(self.crawler, what, exc, item.url, item.target)
+        if item.waiter is not None and not item.waiter.done():
+            item.waiter.set_exception(item.dropped)
         self.give_up_chain(item)
 
     def give_up_chain(self, item) -> None:
