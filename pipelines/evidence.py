@@ -11,6 +11,7 @@ Files go to the crawler's deferred evidence store: written and put in place here
 the rest of their batch by the store pipeline just before it records their rows (see
 pipelines.store). The listing's chain lock is held until then; a second capture of a listing
 whose first is still waiting in the batch links to it (EvidenceStore.pending_head).
+
 Counts: monitor/evidence_captured, monitor/screenshots, monitor/screenshot_failed/<reason>,
 monitor/timestamps, monitor/timestamp_pending.
 """
@@ -207,7 +208,7 @@ class EvidencePipeline:
 
     def remember(self, item: ListingItem) -> None:
         """What was just captured for this listing, until its batch is recorded."""
-        if len(self.captured) > 1000 + 2 * len(self.store._pending_heads):
+        if len(self.captured) > 1000 + 2 * self.store.waiting():
             self.captured = {
                 url: seen
                 for url, seen in self.captured.items()

@@ -3,8 +3,9 @@
 Every artifact is stored once under ``objects/ab/abcdef...`` named by its sha256. A capture is
 described by a JSON manifest (see :mod:`monitor.evidence.manifest`) stored under
 ``manifests/<sha256>.json``; a timestamp token for it sits beside it as ``<sha256>.tsr``.
-Files are written to a temporary name, flushed to disk and renamed, so a crash never leaves a
-half-written file under a final name. This module only writes and reads files; which lead owns
+Files are written to a temporary name and renamed once complete, so a killed writer never
+leaves a half-written file under a final name (and by default each is synced before its rename).
+This module only writes and reads files; which lead owns
 which manifest is kept by :mod:`monitor.records`, and the checks are in
 :mod:`monitor.evidence.verify`.
 
@@ -19,7 +20,8 @@ it there, and the next crawl removes the manifests its journal names that the da
 record (:meth:`EvidenceStore.recover_unrecorded`): never recorded, they were never evidence,
 and left in place they would read as deleted rows to `monitor evidence verify`. Content files
 under ``objects/`` stay (content-addressed, possibly shared); a later capture trusts an existing
-object only if its bytes still hash to its name.
+object only if its bytes still hash to its name, so even a file a power cut left short before
+its batch was synced (never recorded) is written again rather than relied on.
 """
 
 from __future__ import annotations
@@ -240,6 +242,10 @@ class EvidenceStore:
         """The newest manifest of this listing written by this store and not recorded yet: the
         next capture of the listing in the same batch links to it."""
         return self._pending_heads.get(listing_url)
+
+    def waiting(self) -> int:
+        """How many listings have a capture from this store waiting for its row."""
+        return len(self._pending_heads)
 
     def unrecorded(self) -> set[str]:
         """Manifests this store wrote whose rows are not recorded yet (or were given up)."""
