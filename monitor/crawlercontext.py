@@ -41,3 +41,17 @@ def records_for(database_url: str) -> Records:
 
 def crawler_records(crawler) -> Records:
     return records_for(crawler.settings.get("MONITOR_DATABASE_URL"))
+
+
+def crawler_evidence_store(crawler):
+    """The crawler's evidence store, shared by the evidence pipeline (which writes captures)
+    and the store pipeline (which syncs them in batches before recording their rows): deferred,
+    so files are synced a batch at a time (monitor.evidence.store)."""
+    store = getattr(crawler, "_monitor_evidence_store", None)
+    if store is None:
+        from monitor.evidence import EvidenceStore
+
+        config = crawler_config(crawler)
+        store = EvidenceStore(config.evidence_dir, config.tsa_url, deferred=True)
+        crawler._monitor_evidence_store = store
+    return store

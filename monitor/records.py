@@ -1,7 +1,9 @@
 """Reading and writing the records: what the store pipeline, the CLI and the console share.
 
 A listing URL has one Listing row and at most one Lead; seeing it again updates both and adds
-an Evidence row for the new capture, never a second lead. Each write is one transaction.
+an Evidence row for the new capture, never a second lead. Each call is one transaction; the
+crawl writes its listings, leads and evidence rows many at a time (:meth:`Records.write_batch`,
+:meth:`Records.save_clean_listings`).
 """
 
 from __future__ import annotations
@@ -219,83 +221,146 @@ class Records:
         A lead seen again without its violation becomes rectified (with the evidence of the
         clean page); one whose violation comes back reopens. Leads a reviewer dismissed or
         turned into a case keep their status."""
-        chash = content_hash(title, text, price)
         with self.sessions.begin() as s:
-            # another worker may be writing the same listing: the row is locked while it is
-            # judged and written, and created by an upsert (the URL is unique)
-            listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
-            unchanged = listing is not None and listing.content_hash == chash
-            if listing is None:
-                s.execute(
-                    upsert(s, Listing)
-                    .values(
-                        url=url,
-                        target_id=target_id,
-                        first_seen=seen_at,
-                        last_seen=seen_at,
-                        title=title,
-                        text=text,
-                        content_hash="",
-                        unchanged_streak=0,
-                    )
-                    .on_conflict_do_nothing(index_elements=["url"])
-                )
-                listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
-                unchanged = listing.content_hash == chash
-            listing.title, listing.text, listing.price = title, text, price
-            listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
-            listing.etag, listing.last_modified = etag, last_modified
-            if not unchanged:  # changed or new: due again next night (see monitor.revisit)
-                listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
-            if target_id is not None:
-                listing.target_id = target_id
-            s.flush()
-            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-            created = updated = False
-            if categories:
-                if lead is None:
-                    created = bool(
-                        s.execute(
-                            upsert(s, Lead)
-                            .values(
-                                listing_id=listing.id,
-                                first_seen=seen_at,
-                                last_seen=seen_at,
-                                updated_at=utcnow(),
-                                status="new",
-                                categories=categories,
-                                hits=hits,
-                            )
-                            .on_conflict_do_nothing(index_elements=["listing_id"])
-                        ).rowcount
-                    )
-                    lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-                    updated = not created
+            return self._save_listing(
+                s,
+                target_id=target_id,
+                url=url,
+                title=title,
+                text=text,
+                price=price,
+                status=status,
+                seen_at=seen_at,
+                categories=categories,
+                hits=hits,
+                manifest_path=manifest_path,
+                manifest_sha256=manifest_sha256,
+                previous_sha256=previous_sha256,
+                run_id=run_id,
+                etag=etag,
+                last_modified=last_modified,
+                timestamp_status=timestamp_status,
+            )
+
+    def write_batch(self, writes: list[tuple[str, dict]]) -> list:
+        """Many writes in one transaction: ("listing", save_listing's arguments) for a crawled
+        listing with its lead and evidence, ("removed", mark_removed's) for a gone one. Returns
+        each one's result (SaveResult, or the removed lead's id) in the order given.
+
+        Written in URL order, so writers sharing one PostgreSQL lock listing rows in the same
+        order and never deadlock each other; the sort is stable, so several captures of one
+        listing in a batch keep their order, and their evidence rows (and the lead's chain head
+        and count) follow the manifests' chain. All or nothing: a failure rolls the batch back."""
+        order = sorted(range(len(writes)), key=lambda k: writes[k][1]["url"])
+        results: list = [None] * len(writes)
+        with self.sessions.begin() as s:
+            for k in order:
+                kind, values = writes[k]
+                if kind == "listing":
+                    results[k] = self._save_listing(s, **values)
+                elif kind == "removed":
+                    results[k] = self._mark_removed(s, **values)
                 else:
-                    updated = True
-                    if lead.status in ("rectified", "removed"):
-                        self._event(s, lead, "new", "system", "违规内容再次出现，线索重新打开")
-                        lead.status = "new"
-                lead.categories, lead.hits = categories, hits
-                lead.last_seen, lead.updated_at = seen_at, utcnow()
-            elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
-                self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
-                lead.status, lead.updated_at = "rectified", utcnow()
-                updated = True
-            if lead is not None:  # a listing with a lead is watched every night
-                listing.next_visit = None
-                s.flush()
-                self._add_evidence(
-                    s,
-                    lead,
-                    manifest_path,
-                    manifest_sha256,
-                    previous_sha256,
-                    run_id,
-                    seen_at,
-                    timestamp_status,
+                    raise ValueError(f"unknown write {kind!r}")
+        return results
+
+    def _save_listing(
+        self,
+        s: Session,
+        *,
+        target_id: int | None,
+        url: str,
+        title: str,
+        text: str,
+        price: str | None,
+        status: int | None,
+        seen_at: datetime,
+        categories: list[str],
+        hits: list[dict],
+        manifest_path: str | None = None,
+        manifest_sha256: str | None = None,
+        previous_sha256: str | None = None,
+        run_id: int | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        timestamp_status: str = "none",
+    ) -> SaveResult:
+        chash = content_hash(title, text, price)
+        # another worker may be writing the same listing: the row is locked while it is
+        # judged and written, and created by an upsert (the URL is unique)
+        listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
+        unchanged = listing is not None and listing.content_hash == chash
+        if listing is None:
+            s.execute(
+                upsert(s, Listing)
+                .values(
+                    url=url,
+                    target_id=target_id,
+                    first_seen=seen_at,
+                    last_seen=seen_at,
+                    title=title,
+                    text=text,
+                    content_hash="",
+                    unchanged_streak=0,
                 )
-            return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
+                .on_conflict_do_nothing(index_elements=["url"])
+            )
+            listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
+            unchanged = listing.content_hash == chash
+        listing.title, listing.text, listing.price = title, text, price
+        listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
+        listing.etag, listing.last_modified = etag, last_modified
+        if not unchanged:  # changed or new: due again next night (see monitor.revisit)
+            listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
+        if target_id is not None:
+            listing.target_id = target_id
+        s.flush()
+        lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+        created = updated = False
+        if categories:
+            if lead is None:
+                created = bool(
+                    s.execute(
+                        upsert(s, Lead)
+                        .values(
+                            listing_id=listing.id,
+                            first_seen=seen_at,
+                            last_seen=seen_at,
+                            updated_at=utcnow(),
+                            status="new",
+                            categories=categories,
+                            hits=hits,
+                        )
+                        .on_conflict_do_nothing(index_elements=["listing_id"])
+                    ).rowcount
+                )
+                lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+                updated = not created
+            else:
+                updated = True
+                if lead.status in ("rectified", "removed"):
+                    self._event(s, lead, "new", "system", "违规内容再次出现，线索重新打开")
+                    lead.status = "new"
+            lead.categories, lead.hits = categories, hits
+            lead.last_seen, lead.updated_at = seen_at, utcnow()
+        elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
+            self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
+            lead.status, lead.updated_at = "rectified", utcnow()
+            updated = True
+        if lead is not None:  # a listing with a lead is watched every night
+            listing.next_visit = None
+            s.flush()
+            self._add_evidence(
+                s,
+                lead,
+                manifest_path,
+                manifest_sha256,
+                previous_sha256,
+                run_id,
+                seen_at,
+                timestamp_status,
+            )
+        return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
 
     def save_clean_listings(self, rows: list[dict]) -> list[dict]:
         """Record many clean (unflagged) listings in one transaction: new ones inserted, known
@@ -465,27 +530,54 @@ class Records:
     ) -> int | None:
         """A flagged listing that is gone (404/410, or no longer in its shop): its lead becomes removed."""
         with self.sessions.begin() as s:
-            listing = s.scalar(select(Listing).where(Listing.url == url))
-            if listing is None:
-                return None
-            if status is not None:
-                listing.http_status = status
-            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-            if lead is None or lead.status in REVIEWED + ("removed",):
-                return None
-            self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
-            lead.status, lead.updated_at = "removed", utcnow()
-            self._add_evidence(
+            return self._mark_removed(
                 s,
-                lead,
-                manifest_path,
-                manifest_sha256,
-                previous_sha256,
-                run_id,
-                seen_at,
-                timestamp_status,
+                url=url,
+                status=status,
+                seen_at=seen_at,
+                manifest_path=manifest_path,
+                manifest_sha256=manifest_sha256,
+                previous_sha256=previous_sha256,
+                run_id=run_id,
+                note=note,
+                timestamp_status=timestamp_status,
             )
-            return lead.id
+
+    def _mark_removed(
+        self,
+        s: Session,
+        *,
+        url: str,
+        status: int | None,
+        seen_at: datetime,
+        manifest_path: str | None = None,
+        manifest_sha256: str | None = None,
+        previous_sha256: str | None = None,
+        run_id: int | None = None,
+        note: str | None = None,
+        timestamp_status: str = "none",
+    ) -> int | None:
+        listing = s.scalar(select(Listing).where(Listing.url == url))
+        if listing is None:
+            return None
+        if status is not None:
+            listing.http_status = status
+        lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+        if lead is None or lead.status in REVIEWED + ("removed",):
+            return None
+        self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
+        lead.status, lead.updated_at = "removed", utcnow()
+        self._add_evidence(
+            s,
+            lead,
+            manifest_path,
+            manifest_sha256,
+            previous_sha256,
+            run_id,
+            seen_at,
+            timestamp_status,
+        )
+        return lead.id
 
     def target_by_name(self, name: str) -> Target | None:
         with self.sessions() as s:

@@ -62,6 +62,13 @@ MONITOR_EXPLAIN = False
 # Trap signatures (monitor.traps): distinct query strings followed per path and parameter names.
 MONITOR_TRAP_MAX_VARIANTS = 200
 
+# Writes (pipelines.store): flagged listings, their leads and evidence rows are recorded this many
+# at a time, one transaction each, their evidence files synced together just before; and at least
+# every MONITOR_WRITE_INTERVAL seconds, so leads show up and other writers' chain locks are freed.
+# 1: each listing on its own, as before batching.
+MONITOR_WRITE_BATCH = 100
+MONITOR_WRITE_INTERVAL = 2.0
+
 # Path of config.yaml (database, evidence folder, lexicon); empty: $MONITOR_CONFIG or the default.
 MONITOR_CONFIG = ""
 MONITOR_RUN_ID = 0

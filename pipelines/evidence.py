@@ -6,6 +6,12 @@ rendered DOM (only flagged listings are rendered, so a nightly run stays fast); 
 as WARC records. The manifest names its lead and listing and links to the lead's previous one;
 with a timestamp authority configured it is timestamped at once (a failure leaves it pending
 for `monitor evidence timestamp`). When a screenshot cannot be taken the manifest says why.
+
+Files go to the crawler's deferred evidence store: written and put in place here, synced with
+the rest of their batch by the store pipeline just before it records their rows (see
+pipelines.store). The listing's chain lock is held until then; a second capture of a listing
+whose first is still waiting in the batch links to it (EvidenceStore.pending_head).
+
 Counts: monitor/evidence_captured, monitor/screenshots, monitor/screenshot_failed/<reason>,
 monitor/timestamps, monitor/timestamp_pending.
 """
@@ -18,14 +24,15 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
-from monitor.crawlercontext import crawler_config, crawler_records
+from monitor.crawlercontext import crawler_config, crawler_evidence_store, crawler_records
 from monitor.evidence import EvidenceStore, release_chain
 from monitor.evidence.artifacts import Artifact, Captured, build_all
-from monitor.evidence.ledger import lead_id_for
+from monitor.evidence.ledger import chain_of, recorded_manifests
 from monitor.evidence.recorder import decoded_headers
 from monitor.evidence.tsa import timestamp_now
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
+from monitor.records import content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +48,7 @@ class EvidencePipeline:
     ) -> None:
         self.store = store
         self.records = records
+        self.captured: dict[str, tuple[str, str]] = {}  # url -> (manifest, content hash)
         self.stats = stats
         self.browser = browser
         self.why_no_browser = why_no_browser
@@ -67,16 +75,29 @@ class EvidencePipeline:
                     executable, config.browser["max_pages"], config.browser["render_timeout"]
                 )
         pipeline = cls(
-            EvidenceStore(config.evidence_dir, config.tsa_url),
+            crawler_evidence_store(crawler),
             crawler_records(crawler),
             crawler.stats,
             browser,
             why,
         )
         pipeline.crawler = crawler
-        # what a killed run was writing when it died (never recorded): cleared before writing
-        pipeline.store.remove_orphaned_temp_files()
+        pipeline.clear_unrecorded()
         return pipeline
+
+    def clear_unrecorded(self) -> None:
+        """What a killed writer left in the evidence folder and never recorded (temporary files,
+        manifests of a batch it did not commit) is removed before this crawl writes."""
+        self.store.remove_orphaned_temp_files()
+        try:
+            removed = self.store.recover_unrecorded(
+                lambda shas: recorded_manifests(self.records, shas)
+            )
+        except (OSError, SQLAlchemyError) as exc:  # kept for the next crawl to judge
+            logger.warning("Unrecorded evidence of a stopped crawl not cleared yet: %s", exc)
+            return
+        if removed:
+            logger.info("Removed %d manifest(s) a stopped crawl wrote but never recorded", removed)
 
     @staticmethod
     def artifacts(item: ListingItem) -> list[Artifact]:
@@ -149,6 +170,8 @@ class EvidencePipeline:
             or not (item.categories or item.open_lead)
         ):
             return item
+        if self.captured_in_batch(item):
+            return item
         await self.render(item)
         notes = {}
         if item.screenshot_missing:
@@ -167,15 +190,45 @@ class EvidencePipeline:
             self.artifacts(item),
             notes,
         )
+        self.remember(item)
         await self.timestamp(item)
         return item
 
+    def captured_in_batch(self, item: ListingItem) -> bool:
+        """The same listing, unchanged, fetched again while its capture waits for its batch
+        (a resumed run may request a page twice): not captured again. It rides with that
+        capture (``pending_capture``), so the store marks it done only once that is recorded."""
+        chash = content_hash(item.title, item.text, item.price)
+        pending = self.store.pending_head(item.url)
+        if pending is None or self.captured.get(item.url) != (pending, chash):
+            return False
+        item.unchanged = True
+        item.pending_capture = pending
+        return True
+
+    def remember(self, item: ListingItem) -> None:
+        """What was just captured for this listing, until its batch is recorded."""
+        if len(self.captured) > 1000 + 2 * self.store.waiting():
+            self.captured = {
+                url: seen
+                for url, seen in self.captured.items()
+                if self.store.pending_head(url) == seen[0]
+            }
+        self.captured[item.url] = (
+            item.manifest_sha256,
+            content_hash(item.title, item.text, item.price),
+        )
+
     async def lock_chain(self, item) -> None:
         """Hold the listing's chain lock until the store pipeline has recorded the capture
-        (released there); waited for in a thread, so the crawl goes on meanwhile."""
-        lock = self.store.chain_lock(item.url)
-        await asyncio.to_thread(lock.acquire)
-        item.chain_lock = lock
+        (released there, after its batch); waited for in a thread, so the crawl goes on."""
+        hold = self.store.hold_chain(item.url)
+        try:
+            await asyncio.to_thread(hold.acquire)
+        except BaseException:
+            hold.release()
+            raise
+        item.chain_lock = hold
 
     async def timestamp(self, item) -> None:
         """Timestamp the new manifest when a TSA is configured; on failure leave it pending."""
@@ -191,11 +244,13 @@ class EvidencePipeline:
     def capture(self, item, final_url, status, headers, fetched_at, artifacts, notes) -> None:
         """Write the evidence; on a storage failure stop this target, and record nothing."""
         try:
-            previous = self.records.previous_manifest(item.url)
+            lead_id, previous = chain_of(self.records, item.url)
+            # a capture of this listing still waiting in the batch is the newest link
+            previous = self.store.pending_head(item.url) or previous
             manifest = self.store.capture(
                 listing_url=item.url,
                 target=item.target,
-                lead_id=lead_id_for(self.records, item.url),
+                lead_id=lead_id,
                 url=item.url,
                 final_url=final_url,
                 status=status,
@@ -213,6 +268,7 @@ class EvidencePipeline:
         item.manifest_path = str(manifest.path)
         item.manifest_sha256 = manifest.sha256
         item.previous_sha256 = previous
+        item.evidence_files = manifest.unsynced  # synced by the store pipeline with its batch
         self.stats.inc_value("monitor/evidence_captured")
 
     async def close_spider(self, spider=None):

@@ -4,18 +4,44 @@ It also keeps, per target, the set of listing URLs seen in this crawl (fetched, 
 304): when a target's crawl was complete, an open lead whose listing was not seen any more has
 been taken out of the shop and becomes removed. Each result, once written, is marked done in
 the job state so a killed run does not fetch it again.
+
+Writes are batched, so they keep up with the crawl. Clean listings go 500 to a transaction.
+Flagged listings, leads to rectify and gone listings wait in a batch of MONITOR_WRITE_BATCH
+(flushed when full, every MONITOR_WRITE_INTERVAL seconds, and when the spider closes): their
+evidence files, already written and in place, are fsynced together with their folders, then
+the listings, leads and evidence rows of the whole batch are recorded in one transaction. Why
+this keeps every lead of a crawl that is killed (SIGKILL) at any point:
+
+- a row is committed only after its files are synced, so no row ever names a missing file;
+- an item is marked done in the job state only after its batch is committed. A batch lost with
+  the process leaves its requests pending, and the resumed run (JOBDIR) fetches them again; a
+  listing with no row is new to the revisit policy (monitor.revisit), so even without the job
+  state the next night fetches it. The lost batch's manifests are named in the evidence
+  store's journal and removed by the next crawl once the database says they were never
+  recorded, so `monitor evidence verify` does not take them for deleted rows;
+- a listing's chain lock is held until its capture is recorded. A second capture of the same
+  listing in one batch links to the first (the evidence store's pending head) and is recorded
+  after it, in the same transaction or a later one, never before: a capture whose predecessor
+  is not recorded yet waits for the next batch, and one whose predecessor was given up is given
+  up too, so the recorded chain always follows the manifests' links.
+
+A storage fault stops only the targets whose items it hit: a file that cannot be synced stops
+its item's target, a database error on the batch is retried item by item (unless the database
+itself is gone) so one bad row stops one target, and nothing is marked done that was not
+recorded. At a batch of 1 this is the old one-listing-per-transaction behaviour.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from scrapy import signals
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.crawlercontext import crawler_records
+from monitor.crawlercontext import crawler_evidence_store, crawler_records
 from monitor.evidence import release_chain
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem, ListingSeen
@@ -33,17 +59,72 @@ def _header(headers: dict, name: str) -> str | None:
     return None
 
 
+@dataclass(eq=False)
+class Queued:
+    """What a batch needs of a queued item: not the item itself, whose raw bytes, rendered DOM
+    and screenshot are on disk by now and need not stay in memory until the batch is written."""
+
+    target: str
+    url: str
+    categories: list
+    manifest_sha256: str | None
+    previous_sha256: str | None
+    evidence_files: list
+    chain_lock: object  # the listing's chain hold, released once recorded or given up
+    write_settled: bool = False
+    dropped: Exception | None = None  # why it was not recorded
+    waiter: object = None  # asyncio future a distributed worker's process_item awaits
+
+    @classmethod
+    def of(cls, item) -> Queued:
+        queued = cls(
+            item.target,
+            item.url,
+            list(getattr(item, "categories", None) or ()),
+            getattr(item, "manifest_sha256", None),
+            getattr(item, "previous_sha256", None),
+            list(getattr(item, "evidence_files", None) or ()),
+            getattr(item, "chain_lock", None),
+        )
+        item.chain_lock = None  # held by the batch now
+        return queued
+
+
+@dataclass(eq=False)
+class Write:
+    """An item waiting for its batch: what Records.write_batch is to do for it."""
+
+    item: Queued
+    kind: str  # listing | removed | seen (a refetch riding with its listing's capture)
+    values: dict
+
+
 class StorePipeline:
-    def __init__(self, records, counts: TargetStats, run_id: int | None, jobstate) -> None:
+    def __init__(
+        self,
+        records,
+        counts: TargetStats,
+        run_id: int | None,
+        jobstate,
+        evidence=None,
+        batch_size: int = 100,
+        interval: float = 2.0,
+    ) -> None:
         self.records = records
         self.counts = counts
         self.run_id = run_id
         self.jobstate = jobstate
+        self.evidence = evidence  # the deferred EvidenceStore whose files a batch syncs
+        self.batch_size = max(1, batch_size)
+        self.interval = interval
+        self.writes: list[Write] = []
+        self.given_up: set[str] = set()  # manifests whose rows were not recorded (faults)
         self.target_ids: dict[str, int] = {}
         self.unchanged_urls: list[str] = []
         self.clean_items: list[ListingItem] = []
         self.revisit_max_days = 7.0
         self.seen: dict[str, set[str]] = defaultdict(set)
+        self.ticker = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -52,6 +133,9 @@ class StorePipeline:
             TargetStats.of(crawler),
             crawler.settings.getint("MONITOR_RUN_ID") or None,
             jobstate_for(crawler),
+            crawler_evidence_store(crawler),
+            crawler.settings.getint("MONITOR_WRITE_BATCH", 100),
+            crawler.settings.getfloat("MONITOR_WRITE_INTERVAL", 2.0),
         )
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         pipeline.crawler = crawler
@@ -63,6 +147,11 @@ class StorePipeline:
 
         if not schema_is_current(self.records.url):
             init_db(self.records.url)
+        if self.interval > 0:
+            from scrapy.utils.asyncio import create_looping_call
+
+            self.ticker = create_looping_call(self.flush_all)
+            self.ticker.start(self.interval, now=False)
 
     def target_id(self, name: str, url: str) -> int:
         if name not in self.target_ids:
@@ -75,9 +164,12 @@ class StorePipeline:
             self.jobstate.done(item.target, item.url)
 
     def process_item(self, item, spider=None):
-        """Write the item; if the database fails, stop this target (nothing half-recorded)."""
+        """Queue or write the item; if the database fails, stop this target (nothing
+        half-recorded). A distributed worker's item is done only once recorded: its request is
+        acknowledged to the shared queue when the engine has finished with it, and a worker that
+        dies must leave what it had not recorded to be requeued (monitor.distributed)."""
         try:
-            return self._store(item)
+            queued = self._store(item)
         except SQLAlchemyError as exc:
             raise stop_for_storage_error(
                 self.crawler,
@@ -86,6 +178,16 @@ class StorePipeline:
                 getattr(item, "url", ""),
                 getattr(item, "target", None),
             ) from None
+        if queued is None or not self.counts.distributed:
+            return item
+        if queued.write_settled:  # written (or given up) by a batch this item filled
+            if queued.dropped is not None:
+                raise queued.dropped
+            return item
+        import asyncio
+
+        queued.waiter = asyncio.get_running_loop().create_future()
+        return self._recorded_then(item, queued.waiter)
 
     def clean(self, item: ListingItem) -> None:
         """A clean listing, new or changed: written with others in one transaction. It is marked
@@ -121,9 +223,14 @@ class StorePipeline:
                 )
             return
         for item in items:
-            if item.url in with_lead:  # a lead to rectify: the full path, one by one
+            if item.url in with_lead:  # a lead to rectify: the full path, in the other batch
                 item.open_lead = True
-                self.process_item(item)
+                try:
+                    self._store(item)
+                except SQLAlchemyError as exc:
+                    stop_for_storage_error(
+                        self.crawler, "writing the database", exc, item.url, item.target
+                    )
             else:
                 self.done(item)
 
@@ -149,11 +256,179 @@ class StorePipeline:
         if missing.startswith("capture failed"):
             target_counts["monitor/screenshot_failed/capture"] += 1
 
-    def _store(self, item):
+    def _store(self, item) -> Queued | None:
+        self.queued = None
         try:
-            return self._write(item)
-        finally:  # recorded (or not): the next capture of this listing may chain onto it
+            self._write(item)
+        except BaseException:  # not recorded: the next capture of this listing may chain on
+            if self.queued is None:
+                self.give_up_chain(item)
+            raise
+        if self.queued is None:
             release_chain(item)
+        return self.queued
+
+    @staticmethod
+    async def _recorded_then(item, waiter):
+        await waiter
+        return item
+
+    # -- the batch of listings, leads and evidence rows -----------------------------------------
+
+    def queue(self, item, kind: str, values: dict) -> None:
+        queued = self.queued = Queued.of(item)
+        self.writes.append(Write(queued, kind, values))
+        if len(self.writes) >= self.batch_size:
+            self.flush_logged()
+
+    def flush_all(self) -> None:
+        """The batches, whatever their size (the timer, and the spider's close)."""
+        try:
+            self.flush_clean()  # may hand listings with a lead on to the other batch
+        except Exception:  # noqa: BLE001 - the timer goes on; what failed stopped its target
+            logger.exception("Writing a batch of records failed")
+        self.flush_logged()
+
+    def flush_logged(self) -> None:
+        """flush(), whose failures concern the batch's items (their targets are stopped), not
+        whoever happened to fill it."""
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001
+            logger.exception("Writing a batch of records failed")
+
+    def flush(self) -> None:
+        """Sync the batch's evidence files, then record its rows in one transaction."""
+        writes, self.writes = self.writes, []
+        ready, waiting = self._in_chain_order(writes)
+        self.writes = waiting + self.writes  # their predecessors are not recorded yet
+        if not ready:
+            return
+        try:
+            self._record(ready)
+        except Exception as exc:
+            for w in ready:  # whatever went wrong, nothing unrecorded is left holding its lock
+                if not getattr(w.item, "write_settled", False):
+                    self.give_up(w.item, "writing the database", exc)
+            raise
+
+    def _record(self, ready: list[Write]) -> None:
+        ready = self._sync_files(ready)
+        if not ready:
+            return
+        try:
+            written = [w for w in ready if w.kind != "seen"]
+            results = iter(self.records.write_batch([(w.kind, w.values) for w in written]))
+        except SQLAlchemyError as exc:
+            if len(ready) == 1 or isinstance(exc, OperationalError):
+                for w in ready:  # nothing of the batch was written
+                    self.give_up(w.item, "writing the database", exc)
+                return
+            self._write_one_by_one(ready)  # one bad row should stop one target, not all
+            return
+        for w in ready:
+            self.recorded(w, None if w.kind == "seen" else next(results))
+        self.evidence_settled([w.item for w in ready], recorded=True)
+
+    def _in_chain_order(self, writes: list[Write]) -> tuple[list[Write], list[Write]]:
+        """(ready, waiting): a capture whose previous manifest is neither recorded nor ahead of it
+        in this batch waits; one whose previous was given up is given up. Ready ones come in
+        chain order (write_batch keeps it within a listing)."""
+        unrecorded = self.evidence.unrecorded() if self.evidence is not None else set()
+        ready: list[Write] = []
+        placed: set[str] = set()
+        todo = list(writes)
+        while True:
+            left = []
+            for w in todo:
+                previous = getattr(w.item, "previous_sha256", None)
+                if previous in self.given_up:
+                    self.give_up(
+                        w.item, "writing evidence", RuntimeError("previous capture not recorded")
+                    )
+                elif previous is None or previous not in unrecorded or previous in placed:
+                    ready.append(w)
+                    if getattr(w.item, "manifest_sha256", None):
+                        placed.add(w.item.manifest_sha256)
+                else:
+                    left.append(w)
+            if len(left) == len(todo):
+                return ready, left
+            todo = left
+
+    def _sync_files(self, writes: list[Write]) -> list[Write]:
+        """The batch's evidence files made durable; items whose files failed are given up."""
+        if self.evidence is None:
+            return writes
+        files = {w: list(getattr(w.item, "evidence_files", None) or ()) for w in writes}
+        failed = self.evidence.sync(p for paths in files.values() for p in paths)
+        if not failed:
+            return writes
+        ok = []
+        for w in writes:
+            bad = next((failed[p] for p in files[w] if p in failed), None)
+            if bad is None:
+                ok.append(w)
+            else:
+                self.give_up(w.item, "writing evidence", bad)
+        return ok
+
+    def _write_one_by_one(self, writes: list[Write]) -> None:
+        for w in writes:
+            if w.kind == "seen":
+                if w.item.previous_sha256 in self.given_up:
+                    self.give_up(w.item, "writing the database", RuntimeError("not recorded"))
+                else:
+                    self.recorded(w, None)
+                continue
+            try:
+                (result,) = self.records.write_batch([(w.kind, w.values)])
+            except SQLAlchemyError as exc:
+                self.give_up(w.item, "writing the database", exc)
+                continue
+            self.recorded(w, result)
+            self.evidence_settled([w.item], recorded=True)
+
+    def recorded(self, w: Write, result) -> None:
+        item = w.item
+        item.write_settled = True
+        if item.waiter is not None and not item.waiter.done():
+            item.waiter.set_result(None)
+        if w.kind == "seen":
+            pass
+        elif w.kind == "removed":
+            if result:
+                self.counts.inc(item.target, "monitor/leads_removed")
+        elif result.lead_created:
+            self.counts.inc(item.target, "monitor/leads_new")
+        elif result.lead_updated:
+            self.counts.inc(item.target, "monitor/leads_updated")
+            if not item.categories:
+                self.counts.inc(item.target, "monitor/leads_rectified")
+        self.done(item)
+        release_chain(item)
+
+    def give_up(self, item, what: str, exc: BaseException) -> None:
+        """Not recorded: stop the item's target (monitor.faults); it stays pending in the job
+        state, so the next run fetches it again."""
+        item.write_settled = True
+        item.dropped = stop_for_storage_error(self.crawler, what, exc, item.url, item.target)
+        if item.waiter is not None and not item.waiter.done():
+            item.waiter.set_exception(item.dropped)
+        self.give_up_chain(item)
+
+    def give_up_chain(self, item) -> None:
+        if getattr(item, "manifest_sha256", None):
+            self.given_up.add(item.manifest_sha256)
+        self.evidence_settled([item], recorded=False)
+        release_chain(item)
+
+    def evidence_settled(self, items, recorded: bool) -> None:
+        if self.evidence is not None:
+            self.evidence.settle(
+                ((i.url, i.manifest_sha256) for i in items if getattr(i, "manifest_sha256", None)),
+                recorded,
+            )
 
     def _write(self, item):
         if isinstance(item, ListingSeen):
@@ -164,18 +439,20 @@ class StorePipeline:
             return item
         if isinstance(item, ListingGone):
             self._count_evidence(item)
-            if self.records.mark_removed(
-                item.url,
-                item.status,
-                item.fetched_at,
-                item.manifest_path,
-                item.manifest_sha256,
-                item.previous_sha256,
-                self.run_id,
-                timestamp_status=item.timestamp_status,
-            ):
-                self.counts.inc(item.target, "monitor/leads_removed")
-            self.done(item)
+            self.queue(
+                item,
+                "removed",
+                {
+                    "url": item.url,
+                    "status": item.status,
+                    "seen_at": item.fetched_at,
+                    "manifest_path": item.manifest_path,
+                    "manifest_sha256": item.manifest_sha256,
+                    "previous_sha256": item.previous_sha256,
+                    "run_id": self.run_id,
+                    "timestamp_status": item.timestamp_status,
+                },
+            )  # marked done once its batch is written
             return item
         if not isinstance(item, ListingItem):
             return item
@@ -183,42 +460,51 @@ class StorePipeline:
         if not item.unchanged and not item.categories and not item.open_lead:
             self.clean(item)  # marked done once its batch is written
             return item
-        if not item.unchanged:
-            self._count_evidence(item)
-            result = self.records.save_listing(
-                target_id=self.target_id(item.target, item.url),
-                url=item.url,
-                title=item.title,
-                text=item.text,
-                price=item.price,
-                status=item.status,
-                seen_at=item.fetched_at,
-                categories=item.categories,
-                hits=item.hits,
-                manifest_path=item.manifest_path,
-                manifest_sha256=item.manifest_sha256,
-                previous_sha256=item.previous_sha256,
-                run_id=self.run_id,
-                etag=_header(item.headers, "etag"),
-                last_modified=_header(item.headers, "last-modified"),
-                timestamp_status=item.timestamp_status,
-            )
-            if result.lead_created:
-                self.counts.inc(item.target, "monitor/leads_new")
-            elif result.lead_updated:
-                self.counts.inc(item.target, "monitor/leads_updated")
-                if not item.categories:
-                    self.counts.inc(item.target, "monitor/leads_rectified")
-        else:
+        if getattr(item, "pending_capture", None):  # its capture is still in the batch
+            item.previous_sha256 = item.pending_capture  # done once that is recorded
+            self.queue(item, "seen", {"url": item.url})
+            return item
+        if item.unchanged:
             self.unchanged(item.url)
-        self.done(item)
+            self.done(item)
+            return item
+        self._count_evidence(item)
+        self.queue(
+            item,
+            "listing",
+            {
+                "target_id": self.target_id(item.target, item.url),
+                "url": item.url,
+                "title": item.title,
+                "text": item.text,
+                "price": item.price,
+                "status": item.status,
+                "seen_at": item.fetched_at,
+                "categories": item.categories,
+                "hits": item.hits,
+                "manifest_path": item.manifest_path,
+                "manifest_sha256": item.manifest_sha256,
+                "previous_sha256": item.previous_sha256,
+                "run_id": self.run_id,
+                "etag": _header(item.headers, "etag"),
+                "last_modified": _header(item.headers, "last-modified"),
+                "timestamp_status": item.timestamp_status,
+            },
+        )  # marked done once its batch is written
         return item
 
     def spider_closed(self, spider, reason: str) -> None:
         """After a complete crawl of a target: its open leads whose listing is no longer in the
         shop become removed."""
         self.counts.finish_reason = reason
-        self.flush_clean()
+        if self.ticker is not None and self.ticker.running:
+            self.ticker.stop()
+        self.flush_all()
+        for w in self.writes:  # waiting for a capture that never came: not recorded
+            self.give_up(w.item, "writing evidence", RuntimeError("previous capture not recorded"))
+        self.writes = []
+        if self.evidence is not None:
+            self.evidence.close()
         try:
             self.flush_unchanged()
         except SQLAlchemyError as exc:

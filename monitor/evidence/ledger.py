@@ -24,6 +24,37 @@ def lead_id_for(records, listing_url: str) -> int | None:
         )
 
 
+def chain_of(records, listing_url: str) -> tuple[int | None, str | None]:
+    """(lead id, newest recorded manifest sha256) of this listing URL, in one query: what its
+    next capture names and links to (each None when there is none yet)."""
+    with records.sessions() as s:
+        row = s.execute(
+            select(Lead.id, Evidence.manifest_sha256)
+            .select_from(Listing)
+            .join(Lead, Lead.listing_id == Listing.id)
+            .outerjoin(Evidence, Evidence.lead_id == Lead.id)
+            .where(Listing.url == listing_url)
+            .order_by(Evidence.id.desc().nulls_last())
+            .limit(1)
+        ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def recorded_manifests(records, shas: list[str]) -> set[str]:
+    """Which of these manifest sha256s are recorded as some lead's evidence."""
+    out: set[str] = set()
+    with records.sessions() as s:
+        for i in range(0, len(shas), 500):
+            out.update(
+                s.scalars(
+                    select(Evidence.manifest_sha256).where(
+                        Evidence.manifest_sha256.in_(shas[i : i + 500])
+                    )
+                )
+            )
+    return out
+
+
 def leads_with_evidence(records) -> list[Lead]:
     """Every lead with its listing, target and evidence rows (oldest capture first)."""
     with records.sessions() as s:
