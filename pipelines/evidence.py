@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.browser import Browser, CaptureError, find_chromium
 from monitor.crawlercontext import crawler_config, crawler_evidence_store, crawler_records
+from monitor.downloadermiddlewares.scope import origin, target_origins
 from monitor.evidence import EvidenceStore, release_chain
 from monitor.evidence.artifacts import Artifact, Captured, build_all
 from monitor.evidence.ledger import chain_of, recorded_manifests
@@ -115,13 +116,24 @@ class EvidencePipeline:
             )
         )
 
+    def target_origins(self, item: ListingItem) -> dict[tuple, bool] | None:
+        """What the listing's page may load while it is rendered: its target's origins (a
+        listing on one of the target's allowed hosts loads the shop's other origins too), never
+        another shop's. None (the listing URL's own origin only) when the target is not known."""
+        spider = getattr(self.crawler, "spider", None)
+        target = (getattr(spider, "targets", None) or {}).get(item.target)
+        if target is None:
+            return None
+        origins = target_origins(target.url, target.allowed_hosts)
+        return origins if origin(item.final_url) in origins else None
+
     async def render(self, item: ListingItem) -> None:
         """Screenshot and rendered DOM (and raw bytes, if the spider had none) from Chromium."""
         if self.browser is None:
             item.screenshot_missing = item.screenshot_missing or self.why_no_browser
             return
         try:
-            cap = await self.browser.capture(item.final_url)
+            cap = await self.browser.capture(item.final_url, origins=self.target_origins(item))
         except CaptureError as exc:
             reason = str(exc)
             self.stats.inc_value(f"monitor/screenshot_failed/{reason.split(' ')[0].split(':')[0]}")
