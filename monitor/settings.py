@@ -52,6 +52,9 @@ SPIDER_MIDDLEWARES = {"spiders.errors.CallbackErrorsMiddleware": 45}
 DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+# shops take turns in time that does not grow with their number; within a shop, the branch that
+# has had fewer requests goes first, so one endless branch cannot spend the page budget
+SCHEDULER_PRIORITY_QUEUE = "monitor.pqueues.TargetFairPriorityQueue"
 MONITOR_PAGE_BUDGET = 5000
 # Revisit policy (monitor.revisit): a clean unchanged listing waits longer each night it stays
 # unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
