@@ -26,29 +26,38 @@ requests (a resumed crawl's requests are placed as before) and matches how shops
 sections; a shop that puts everything under one path (``/index.php?route=…``) is one branch,
 crawled as before. Requests of different targets that share a download slot are kept apart
 (the branch key is target and branch), so such targets share the slot fairly too.
+
+With JOBDIR, waiting requests are kept on disk as Scrapy's disk queues keep them (serialised
+with ``Request.to_dict``), but in one spill file of numbered chunks per crawl, not in a folder
+per slot and priority: Scrapy's queues made, filled and removed a folder each time a shop's
+queue emptied and refilled, and removing folders was a fifth of an unchanged re-run. Memory
+holds only where each request lies (a chunk is deleted once all its requests are taken). The
+queue does not outlive the crawl: a stopped or killed crawl is resumed by monitor.jobstate,
+which requests again what was pending (and removes Scrapy's queue folder before it opens).
 """
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
+import os
+import pickle
 import re
+import shutil
 from collections import Counter, deque
-from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy.pqueues import ScrapyPriorityQueue, _path_safe
+from scrapy import Request
+from scrapy.http.request import _find_method
+from scrapy.utils.request import request_from_dict
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from scrapy import Request
     from scrapy.crawler import Crawler
 
 _DIGITS = re.compile(r"\d+")
+CHUNK_BYTES = 32 * 2**20  # spill file chunk size; a chunk goes once all its requests are taken
 
 
 def branch_of(url: str) -> str:
@@ -58,63 +67,156 @@ def branch_of(url: str) -> str:
     return _DIGITS.sub("#", first.lower())
 
 
-def _key_of(request: Request) -> tuple[str, str]:
-    return (request.meta.get("target") or "", branch_of(request.url))
+class _SpillFile:
+    """Requests kept on disk: appended to numbered chunk files, read back by position."""
+
+    def __init__(self, folder: Path, crawler: Crawler) -> None:
+        self.folder = folder
+        shutil.rmtree(folder, ignore_errors=True)  # what a killed crawl left: see jobstate
+        folder.mkdir(parents=True)
+        self.crawler = crawler
+        self.chunk = -1
+        self.fd = -1
+        self.size = CHUNK_BYTES
+        self.live: Counter = Counter()  # chunk -> requests in it not yet taken
+        self.readers: dict[int, int] = {}
+        self.methods: dict[Any, str] = {}
+
+    def _method(self, func: Any) -> Any:
+        """The spider method's name, as Request.to_dict writes it - remembered: Scrapy finds it
+        with inspect.getmembers(spider), which evaluates every property of the spider, for each
+        request written."""
+        if not callable(func):
+            return func
+        spider = self.crawler.spider
+        if getattr(func, "__self__", None) is not spider:
+            return _find_method(spider, func)  # raises ValueError: kept in memory instead
+        name = self.methods.get(func.__func__)
+        if name is None:
+            name = self.methods[func.__func__] = _find_method(spider, func)
+        return name
+
+    def _as_dict(self, request: Request) -> dict:
+        """Request.to_dict(spider=...), with the spider's method names remembered."""
+        d = {
+            "url": request.url,
+            "callback": self._method(request.callback),
+            "errback": self._method(request.errback),
+            "headers": dict(request.headers),
+        }
+        for attr in request.attributes:
+            d.setdefault(attr, getattr(request, attr))
+        if type(request) is not Request:
+            d["_class"] = request.__module__ + "." + request.__class__.__name__
+        return d
+
+    def put(self, request: Request) -> tuple[int, int, int]:
+        try:
+            data = pickle.dumps(self._as_dict(request), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from exc  # the scheduler keeps it in memory instead
+        if self.size + len(data) > CHUNK_BYTES:
+            self._next_chunk()
+        os.write(self.fd, data)
+        where = (self.chunk, self.size, len(data))
+        self.size += len(data)
+        self.live[self.chunk] += 1
+        return where
+
+    def take(self, where: tuple[int, int, int]) -> Request:
+        chunk, offset, length = where
+        fd = self.fd if chunk == self.chunk else self.readers.get(chunk)
+        if fd is None:
+            fd = self.readers[chunk] = os.open(self.folder / str(chunk), os.O_RDONLY)
+        data = os.pread(fd, length, offset)
+        self.live[chunk] -= 1
+        if not self.live[chunk] and chunk != self.chunk:
+            self._drop(chunk)
+        return request_from_dict(pickle.loads(data), spider=self.crawler.spider)
+
+    def _next_chunk(self) -> None:
+        old = self.chunk
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.chunk += 1
+        self.fd = os.open(self.folder / str(self.chunk), os.O_RDWR | os.O_CREAT | os.O_TRUNC)
+        self.size = 0
+        if old >= 0 and not self.live[old]:
+            self._drop(old)
+
+    def _drop(self, chunk: int) -> None:
+        del self.live[chunk]
+        fd = self.readers.pop(chunk, None)
+        if fd is not None:
+            os.close(fd)
+        (self.folder / str(chunk)).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        for fd in [self.fd, *self.readers.values()]:
+            if fd >= 0:
+                os.close(fd)
+        self.readers.clear()
+        self.fd = -1
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def _dirname(key: tuple[str, str]) -> str:
-    # target names can be long and in any script: a fixed-length name on disk
-    return hashlib.md5("\t".join(key).encode("utf-8")).hexdigest()  # noqa: S324
+class _BranchQueue:
+    """One (target, branch)'s requests: FIFO per priority, the highest priority first and, at
+    one priority, other requests before start requests (as ScrapyPriorityQueue)."""
+
+    __slots__ = ("queues", "count")
+
+    def __init__(self) -> None:
+        self.queues: dict[tuple[int, bool], deque] = {}
+        self.count = 0
+
+    def push(self, priority: int, start: bool, entry: Any) -> None:
+        key = (-priority, start)
+        queue = self.queues.get(key)
+        if queue is None:
+            queue = self.queues[key] = deque()
+        queue.append(entry)
+        self.count += 1
+
+    def pop(self) -> Any:
+        key = min(self.queues)  # a handful of depths
+        queue = self.queues[key]
+        entry = queue.popleft()
+        if not queue:
+            del self.queues[key]
+        self.count -= 1
+        return entry
 
 
 class _SlotQueue:
-    """One download slot's requests: a priority queue per (target, branch), and a heap of those
-    with requests waiting, ordered by how many requests each has been given."""
+    """One download slot's requests: a queue per (target, branch), and a heap of those with
+    requests waiting, ordered by how many requests each has been given."""
 
-    def __init__(self, factory, spent: Counter) -> None:
-        self.factory = factory
-        self.spent = spent  # kept by the caller beyond this queue's life (it empties and refills)
-        self.queues: dict[tuple[str, str], ScrapyPriorityQueue] = {}
+    __slots__ = ("branches", "heap", "spent", "order")
+
+    def __init__(self, spent: Counter) -> None:
+        self.branches: dict[tuple[str, str], _BranchQueue] = {}
         self.heap: list[tuple[int, int, tuple[str, str]]] = []
+        self.spent = spent  # kept by the caller beyond this queue's life (it empties and refills)
         self.order = itertools.count()
 
-    def add(self, key: tuple[str, str], queue: ScrapyPriorityQueue) -> None:
-        self.queues[key] = queue
-        heapq.heappush(self.heap, (self.spent[key], next(self.order), key))
+    def push(self, key: tuple[str, str], priority: int, start: bool, entry: Any) -> None:
+        branch = self.branches.get(key)
+        if branch is None:
+            branch = self.branches[key] = _BranchQueue()
+            heapq.heappush(self.heap, (self.spent[key], next(self.order), key))
+        branch.push(priority, start, entry)
 
-    def push(self, request: Request) -> None:
-        key = _key_of(request)
-        queue = self.queues.get(key)
-        if queue is None:
-            queue = self.factory(key, ())
-            self.add(key, queue)
-        queue.push(request)
-
-    def pop(self) -> Request | None:
-        while self.heap:
-            _, _, key = heapq.heappop(self.heap)
-            queue = self.queues[key]
-            request = queue.pop()
-            if request is not None:
-                self.spent[key] += 1
-            if len(queue):
-                heapq.heappush(self.heap, (self.spent[key], next(self.order), key))
-            else:
-                del self.queues[key]
-                queue.close()
-                self.factory.remove(key)
-            if request is not None:
-                return request
-        return None
-
-    def peek(self) -> Request | None:
-        return self.queues[self.heap[0][2]].peek() if self.heap else None
-
-    def close(self) -> dict[str, list[int]]:
-        active = {"\t".join(key): queue.close() for key, queue in self.queues.items()}
-        self.queues.clear()
-        self.heap.clear()
-        return active
+    def pop(self) -> Any:
+        _, _, key = heapq.heappop(self.heap)
+        branch = self.branches[key]
+        entry = branch.pop()
+        self.spent[key] += 1
+        if branch.count:
+            heapq.heappush(self.heap, (self.spent[key], next(self.order), key))
+        else:
+            del self.branches[key]
+        return entry
 
 
 class TargetFairPriorityQueue:
@@ -126,56 +228,35 @@ class TargetFairPriorityQueue:
         crawler: Crawler,
         downstream_queue_cls: type,
         key: str,
-        startprios: dict | None = None,
+        startprios: Any = None,
         *,
         start_queue_cls: type | None = None,
     ) -> TargetFairPriorityQueue:
-        return cls(crawler, downstream_queue_cls, key, startprios, start_queue_cls=start_queue_cls)
+        return cls(crawler, key)
 
-    def __init__(
-        self,
-        crawler: Crawler,
-        downstream_queue_cls: type,
-        key: str,
-        startprios: dict | None = None,
-        *,
-        start_queue_cls: type | None = None,
-    ) -> None:
-        if startprios and not isinstance(startprios, dict):
-            raise ValueError(
-                "TargetFairPriorityQueue cannot resume a queue written by another priority queue"
-            )
+    def __init__(self, crawler: Crawler, key: str = "") -> None:
         self.crawler = crawler
         self.downloader = crawler.engine.downloader
-        self.downstream_queue_cls = downstream_queue_cls
-        self.start_queue_cls = start_queue_cls
-        self.key = key
+        # JOBDIR's disk queue (key: its folder) or the memory queue (no key)
+        self.spill = _SpillFile(Path(key) / "spill", crawler) if key else None
         self.slots: dict[str, _SlotQueue] = {}
         self.spent: dict[str, Counter] = {}  # slot -> (target, branch) -> requests given
         self.turns: deque[str] = deque()  # slots with requests waiting, in turn
         self.in_turns: set[str] = set()
         self.count = 0
-        for slot, branches in (startprios or {}).items():
-            slot_queue = self._slot_queue(slot)
-            for name, prios in branches.items():
-                target, _, branch = name.partition("\t")
-                queue = slot_queue.factory((target, branch), prios)
-                if len(queue):
-                    slot_queue.add((target, branch), queue)
-                    self.count += len(queue)
-                else:
-                    queue.close()
 
-    def _slot_queue(self, slot: str) -> _SlotQueue:
+    def push(self, request: Request) -> None:
+        entry = self.spill.put(request) if self.spill is not None else request
+        slot = self.downloader.get_slot_key(request)
         queue = self.slots.get(slot)
         if queue is None:
-            queue = self.slots[slot] = _SlotQueue(
-                _Factory(self, slot), self.spent.setdefault(slot, Counter())
-            )
+            queue = self.slots[slot] = _SlotQueue(self.spent.setdefault(slot, Counter()))
             if slot not in self.in_turns:
                 self.turns.append(slot)
                 self.in_turns.add(slot)
-        return queue
+        key = (request.meta.get("target") or "", branch_of(request.url))
+        queue.push(key, request.priority, bool(request.meta.get("is_start_request")), entry)
+        self.count += 1
 
     def _active(self, slot: str) -> int:
         s = self.downloader.slots.get(slot)
@@ -206,11 +287,6 @@ class TargetFairPriorityQueue:
             self.turns.append(best)
         return best
 
-    def push(self, request: Request) -> None:
-        slot = self.downloader.get_slot_key(request)
-        self._slot_queue(slot).push(request)
-        self.count += 1
-
     def pop(self) -> Request | None:
         if not self.count:
             return None
@@ -218,52 +294,22 @@ class TargetFairPriorityQueue:
         if slot is None:
             return None
         queue = self.slots[slot]
-        request = queue.pop()
-        if request is not None:
-            self.count -= 1
-        if not queue.queues:
+        entry = queue.pop()
+        self.count -= 1
+        if not queue.branches:
             del self.slots[slot]
-            if self.key:
-                with suppress(OSError):
-                    Path(self.key, _path_safe(slot)).rmdir()
-        return request
+        return self.spill.take(entry) if self.spill is not None else entry
 
-    def peek(self) -> Request | None:
-        if not self.count:
-            return None
-        slot = self._next_slot(take=False)
-        return self.slots[slot].peek() if slot is not None else None
-
-    def close(self) -> dict[str, dict[str, list[int]]]:
-        active = {slot: queue.close() for slot, queue in self.slots.items()}
+    def close(self) -> dict:
+        """Nothing for Scrapy to resume from (see the module docstring)."""
+        if self.spill is not None:
+            self.spill.close()
         self.slots.clear()
         self.count = 0
-        return {slot: branches for slot, branches in active.items() if branches}
+        return {}
 
     def __len__(self) -> int:
         return self.count
 
     def __contains__(self, slot: str) -> bool:
         return slot in self.slots
-
-
-class _Factory:
-    """Builds (and removes, on disk) the priority queue of one (target, branch) of a slot."""
-
-    def __init__(self, owner: TargetFairPriorityQueue, slot: str) -> None:
-        self.owner = owner
-        self.path = owner.key + "/" + _path_safe(slot) if owner.key else ""
-
-    def __call__(self, key: tuple[str, str], startprios: Iterable[int]) -> ScrapyPriorityQueue:
-        return ScrapyPriorityQueue(
-            self.owner.crawler,
-            self.owner.downstream_queue_cls,
-            self.path + "/" + _dirname(key) if self.path else "",
-            startprios,
-            start_queue_cls=self.owner.start_queue_cls,
-        )
-
-    def remove(self, key: tuple[str, str]) -> None:
-        if self.path:
-            with suppress(OSError):
-                Path(self.path, _dirname(key)).rmdir()

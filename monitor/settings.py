@@ -37,8 +37,14 @@ ITEM_PIPELINES = {
     "pipelines.license.LicensePipeline": 900,
 }
 
+# shops are crawled over http(s) only (TargetScopeMiddleware): no FTP or S3 handler to import
+DOWNLOAD_HANDLERS = {"ftp": None, "s3": None}
+
 ADDONS = {"monitor.addon.ConfigAddon": 0}
 EXTENSIONS = {
+    # off by their settings; not even imported (the remote control's aiohttp costs 0.2 s a run)
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.telnet.TelnetConsole": None,
     "monitor.stats.TargetStats": 0,
     # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read
     "monitor.extract.explain.ExplainExtension": 500,
