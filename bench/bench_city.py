@@ -4,6 +4,7 @@ without and with screenshots (Chromium), the unchanged re-run's wall time agains
 run, seconds of overhead per target, and the peak memory of the process tree.
 
     .venv/bin/python bench/bench_city.py [--shops 2000 --small-shops 500] [--big-shops 4]
+                                         [--no-chromium] [--repeat 3]
 
 One server process serves every shop: shop i is http://127.0.X.Y:PORT/ (each its own loopback
 address, so its own origin and download slot), told apart by the Host header; listings answer
@@ -20,6 +21,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -289,6 +291,10 @@ def full(world: World, folder: Path, screenshots: bool, reruns: int = 0) -> list
     return out
 
 
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 def mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
 
@@ -299,6 +305,9 @@ def main() -> int:
     ap.add_argument("--small-shops", type=int, default=500)
     ap.add_argument("--big-shops", type=int, default=4, help="shops of 1,000 listings")
     ap.add_argument("--no-chromium", action="store_true", help="skip the screenshots run")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each measurement; the median is printed"
+    )
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,8 +320,21 @@ def main() -> int:
             try:
                 folder = tmp / label.replace(" ", "_")
                 folder.mkdir()
-                b_wall, b_peak, b_listings = bare(world, folder)
-                runs = full(world, folder / "full", screenshots=False, reruns=1)
+                bares, fulls = [], []
+                for r in range(a.repeat):  # interleaved, so both see the machine alike
+                    (folder / f"bare{r}").mkdir()
+                    bares.append(bare(world, folder / f"bare{r}"))
+                    fulls.append(full(world, folder / f"full{r}", screenshots=False, reruns=1))
+                b_wall, b_peak = median([b[0] for b in bares]), median([b[1] for b in bares])
+                runs = [
+                    {
+                        "wall": median([f[i]["wall"] for f in fulls]),
+                        "peak": median([f[i]["peak"] for f in fulls]),
+                        "totals": fulls[0][i]["totals"],
+                        "import_s": median([f[i]["import_s"] for f in fulls]),
+                    }
+                    for i in (0, 1)
+                ]
                 shots = (
                     full(world, folder / "shots", screenshots=True)
                     if not a.no_chromium and label == "large"
