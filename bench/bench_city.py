@@ -4,6 +4,7 @@ without and with screenshots (Chromium), the unchanged re-run's wall time agains
 run, seconds of overhead per target, and the peak memory of the process tree.
 
     .venv/bin/python bench/bench_city.py [--shops 2000 --small-shops 500] [--big-shops 4]
+                                         [--no-chromium] [--repeat 3]
 
 One server process serves every shop: shop i is http://127.0.X.Y:PORT/ (each its own loopback
 address, so its own origin and download slot), told apart by the Host header; listings answer
@@ -20,6 +21,8 @@ import asyncio
 import json
 import multiprocessing
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -199,9 +202,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def timed(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess]:
-    """Wall seconds and peak process-tree RSS of a command."""
+def timed(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess, float]:
+    """Wall seconds, peak process-tree RSS and CPU seconds (user + system) of a command. CPU
+    time is what to compare on a machine shared with other work: wall time there measures the
+    other work too."""
     peak = 0
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     stop = threading.Event()
@@ -218,10 +224,12 @@ def timed(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess
     wall = time.perf_counter() - t0
     stop.set()
     sampler.join()
-    return wall, peak, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, peak, subprocess.CompletedProcess(cmd, proc.returncode, out, err), cpu
 
 
-def bare(world: World, folder: Path) -> tuple[float, int, int]:
+def bare(world: World, folder: Path) -> tuple[float, int, int, float]:
     spider = folder / "bare_spider.py"
     spider.write_text(BARE_SPIDER, encoding="utf-8")
     urls = folder / "urls.txt"
@@ -235,12 +243,12 @@ def bare(world: World, folder: Path) -> tuple[float, int, int]:
         "-s", "TWISTED_REACTOR=twisted.internet.asyncioreactor.AsyncioSelectorReactor",
         "-s", "STATS_DUMP=True", "-o", str(folder / "bare.jsonl"),
     ]  # fmt: skip
-    wall, peak, result = timed(cmd, cwd=folder)
+    wall, peak, result, cpu = timed(cmd, cwd=folder)
     if result.returncode != 0:
         raise SystemExit(f"bare spider failed: {result.stderr[-2000:]}")
     del stats
     pages = sum(1 for _ in open(folder / "bare.jsonl", encoding="utf-8"))  # listings
-    return wall, peak, pages
+    return wall, peak, pages, cpu
 
 
 def monitor(folder: Path, *args: str) -> list[str]:
@@ -275,7 +283,7 @@ def full(world: World, folder: Path, screenshots: bool, reruns: int = 0) -> list
     import_s = time.perf_counter() - t0
     out = []
     for run in range(1 + reruns):
-        wall, peak, result = timed(monitor(folder, "nightly"))
+        wall, peak, result, cpu = timed(monitor(folder, "nightly"))
         if result.returncode not in (0, 1):
             raise SystemExit(f"nightly failed: {result.stderr[-2000:]}")
         shown = subprocess.run(
@@ -285,12 +293,58 @@ def full(world: World, folder: Path, screenshots: bool, reruns: int = 0) -> list
             text=True,
         )
         totals = json.loads(shown.stdout)["stats"]["totals"]
-        out.append({"wall": wall, "peak": peak, "totals": totals, "import_s": import_s})
+        out.append({"wall": wall, "peak": peak, "totals": totals, "import_s": import_s, "cpu": cpu})
     return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
 
 
 def mb(n: int) -> str:
     return f"{n / 2**20:,.0f} MB"
+
+
+def report(row: tuple, header: bool) -> None:
+    """One world's figures, printed as soon as they are measured."""
+    if header:
+        print(f"{'world':10} {'shops':>6} {'pages':>7} | {'bare p/s':>8} | {'full p/s':>8} {'%bare':>6} "
+              f"| {'shots p/s':>9} {'%bare':>6} | {'rerun/1st':>9} | {'s/target':>8} | "
+              f"{'peak bare':>9} {'peak full':>9} {'peak shots':>10}")  # fmt: skip
+    label, count, _per, pages, b_wall, b_peak, runs, shots, b_cpu = row
+    first, rerun = runs[0], runs[1]
+    bare_ps = pages / b_wall
+    full_ps = first["totals"].get("pages", 0) / first["wall"]
+    shots_ps = shots[0]["totals"].get("pages", 0) / shots[0]["wall"] if shots else 0
+    overhead = (first["wall"] - b_wall) / count
+    print(
+        f"{label:10} {count:6} {pages:7} | {bare_ps:8.1f} | {full_ps:8.1f} "
+        f"{100 * full_ps / bare_ps:5.0f}% | "
+        + (
+            f"{shots_ps:9.1f} {100 * shots_ps / bare_ps:5.0f}% | "
+            if shots
+            else f"{'-':>9} {'':6} | "
+        )
+        + f"{rerun['wall'] / first['wall']:9.2f} | {overhead:8.3f} | "
+        f"{mb(b_peak):>9} {mb(first['peak']):>9} "
+        + (f"{mb(shots[0]['peak']):>10}" if shots else f"{'-':>10}")
+    )
+    print(
+        f"{'':10} first run {first['wall']:.1f}s ({first['totals'].get('pages', 0)} pages, "
+        f"{first['totals'].get('listings', 0)} listings, {first['totals'].get('leads_new', 0)} "
+        f"new leads), re-run {rerun['wall']:.1f}s ({rerun['totals'].get('pages', 0)} pages, "
+        f"{rerun['totals'].get('not_modified', 0)} 304), bare {b_wall:.1f}s, "
+        f"import of {count} targets {first['import_s']:.1f}s"
+    )
+    full_pages = first["totals"].get("pages", 0)
+    print(
+        f"{'':10} CPU seconds: bare {b_cpu:.1f}, first run {first['cpu']:.1f}, re-run "
+        f"{rerun['cpu']:.1f} | pages per CPU-second full/bare "
+        f"{100 * (full_pages / first['cpu']) / (pages / b_cpu):.0f}% | re-run/1st CPU "
+        f"{rerun['cpu'] / first['cpu']:.2f} | CPU s/target over bare "
+        f"{(first['cpu'] - b_cpu) / count:.4f}",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -299,6 +353,9 @@ def main() -> int:
     ap.add_argument("--small-shops", type=int, default=500)
     ap.add_argument("--big-shops", type=int, default=4, help="shops of 1,000 listings")
     ap.add_argument("--no-chromium", action="store_true", help="skip the screenshots run")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="runs of each measurement; the median is printed"
+    )
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,8 +368,23 @@ def main() -> int:
             try:
                 folder = tmp / label.replace(" ", "_")
                 folder.mkdir()
-                b_wall, b_peak, b_listings = bare(world, folder)
-                runs = full(world, folder / "full", screenshots=False, reruns=1)
+                bares, fulls = [], []
+                for r in range(a.repeat):  # interleaved, so both see the machine alike
+                    (folder / f"bare{r}").mkdir()
+                    bares.append(bare(world, folder / f"bare{r}"))
+                    fulls.append(full(world, folder / f"full{r}", screenshots=False, reruns=1))
+                b_wall, b_peak = median([b[0] for b in bares]), median([b[1] for b in bares])
+                b_cpu = median([b[3] for b in bares])
+                runs = [
+                    {
+                        "wall": median([f[i]["wall"] for f in fulls]),
+                        "peak": median([f[i]["peak"] for f in fulls]),
+                        "totals": fulls[0][i]["totals"],
+                        "import_s": median([f[i]["import_s"] for f in fulls]),
+                        "cpu": median([f[i]["cpu"] for f in fulls]),
+                    }
+                    for i in (0, 1)
+                ]
                 shots = (
                     full(world, folder / "shots", screenshots=True)
                     if not a.no_chromium and label == "large"
@@ -321,36 +393,9 @@ def main() -> int:
             finally:
                 world.stop()
             pages = world.pages()
-            rows.append((label, count, big or LISTINGS, pages, b_wall, b_peak, runs, shots))
-
-    print(f"{'world':10} {'shops':>6} {'pages':>7} | {'bare p/s':>8} | {'full p/s':>8} {'%bare':>6} "
-          f"| {'shots p/s':>9} {'%bare':>6} | {'rerun/1st':>9} | {'s/target':>8} | "
-          f"{'peak bare':>9} {'peak full':>9} {'peak shots':>10}")  # fmt: skip
-    for label, count, _per, pages, b_wall, b_peak, runs, shots in rows:
-        first, rerun = runs[0], runs[1]
-        bare_ps = pages / b_wall
-        full_ps = first["totals"].get("pages", 0) / first["wall"]
-        shots_ps = shots[0]["totals"].get("pages", 0) / shots[0]["wall"] if shots else 0
-        overhead = (first["wall"] - b_wall) / count
-        print(
-            f"{label:10} {count:6} {pages:7} | {bare_ps:8.1f} | {full_ps:8.1f} "
-            f"{100 * full_ps / bare_ps:5.0f}% | "
-            + (
-                f"{shots_ps:9.1f} {100 * shots_ps / bare_ps:5.0f}% | "
-                if shots
-                else f"{'-':>9} {'':6} | "
-            )
-            + f"{rerun['wall'] / first['wall']:9.2f} | {overhead:8.3f} | "
-            f"{mb(b_peak):>9} {mb(first['peak']):>9} "
-            + (f"{mb(shots[0]['peak']):>10}" if shots else f"{'-':>10}")
-        )
-        print(
-            f"{'':10} first run {first['wall']:.1f}s ({first['totals'].get('pages', 0)} pages, "
-            f"{first['totals'].get('listings', 0)} listings, {first['totals'].get('leads_new', 0)} "
-            f"new leads), re-run {rerun['wall']:.1f}s ({rerun['totals'].get('pages', 0)} pages, "
-            f"{rerun['totals'].get('not_modified', 0)} 304), bare {b_wall:.1f}s, "
-            f"import of {count} targets {first['import_s']:.1f}s"
-        )
+            row = (label, count, big or LISTINGS, pages, b_wall, b_peak, runs, shots, b_cpu)
+            rows.append(row)
+            report(row, header=len(rows) == 1)
     small = next(r for r in rows if r[0] == "small")
     large = next(r for r in rows if r[0] == "large")
     print(

@@ -114,9 +114,10 @@ def cmd_crawl(args) -> int:
     from monitor.config import Target, check_http_url
 
     config = _config(args)
-    from monitor.lexicon import load_lexicon
+    from monitor.lexicon import matcher_for
 
-    load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+    # a broken keywords/ file stops before any write; the crawl's match pipeline reuses it
+    matcher_for(config.lexicon_dir)
     if args.url:
         problem = check_http_url(args.url)
         if problem:
@@ -154,10 +155,11 @@ def cmd_nightly(args) -> int:
     config = _config(args)
     try:
         with RunLock(config.jobs_dir / "nightly.lock"):
-            from monitor.lexicon import load_lexicon
+            from monitor.lexicon import matcher_for
             from monitor.targets import enabled_targets, sync_config_targets
 
-            load_lexicon(config.lexicon_dir)  # a broken keywords/ file stops before any write
+            # a broken keywords/ file stops before any write; the match pipeline reuses it
+            matcher_for(config.lexicon_dir)
             records = _records(config)
             sync_config_targets(records.sessions, config)  # the table is the list of targets
             if args.distributed:

@@ -37,8 +37,14 @@ ITEM_PIPELINES = {
     "pipelines.license.LicensePipeline": 900,
 }
 
+# shops are crawled over http(s) only (TargetScopeMiddleware): no FTP or S3 handler to import
+DOWNLOAD_HANDLERS = {"ftp": None, "s3": None}
+
 ADDONS = {"monitor.addon.ConfigAddon": 0}
 EXTENSIONS = {
+    # off by their settings; not even imported (the remote control's aiohttp costs 0.2 s a run)
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.telnet.TelnetConsole": None,
     "monitor.stats.TargetStats": 0,
     # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read
     "monitor.extract.explain.ExplainExtension": 500,
@@ -52,6 +58,9 @@ SPIDER_MIDDLEWARES = {"spiders.errors.CallbackErrorsMiddleware": 45}
 DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+# shops take turns in time that does not grow with their number; within a shop, the branch that
+# has had fewer requests goes first, so one endless branch cannot spend the page budget
+SCHEDULER_PRIORITY_QUEUE = "monitor.pqueues.TargetFairPriorityQueue"
 MONITOR_PAGE_BUDGET = 5000
 # Revisit policy (monitor.revisit): a clean unchanged listing waits longer each night it stays
 # unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.

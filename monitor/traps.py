@@ -9,7 +9,9 @@ combine without end). Signatures, per target:
   path and parameter names, further ones are cut.
 
 Breadth-first crawling (DEPTH_PRIORITY) keeps a trap from starving the listings found near the
-start page; these cuts keep it from spending the page budget. Off-site links are dropped here
+start page, and the scheduler's queue (monitor.pqueues) shares a target's budget fairly between
+the branches of the shop, so an endless branch these signatures miss takes only its share;
+these cuts keep a recognised trap from spending any of it. Off-site links are dropped here
 too, at the cost of parsing their URL, instead of costing a scheduled request each.
 """
 

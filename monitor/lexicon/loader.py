@@ -369,17 +369,92 @@ def _load_category(lex: Lexicon, path: Path) -> None:
 
 
 def load_lexicon(directory: str | Path) -> Lexicon:
-    """Load every keywords/*.yaml in ``directory``; raise :class:`LexiconError` on the first problem."""
+    """Load every keywords/*.yaml in ``directory``; raise :class:`LexiconError` on the first problem.
+
+    Reading and normalising the files costs about 0.15 s, on every command that loads them: a
+    lexicon that loaded cleanly is kept in the cache folder (:func:`_cached_path`), keyed by
+    the files' names and bytes and by the code that reads them, and read back from there."""
     directory = Path(directory)
     if not directory.is_dir():
         raise LexiconError(str(directory), None, "lexicon folder not found")
-    lex = Lexicon(directory=directory)
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:
         raise LexiconError(str(directory), None, "no *.yaml lexicon files in the folder")
+    cached = _cached_path(directory, files)
+    if cached is not None:
+        lex = _read_cached(cached)
+        if lex is not None:
+            return lex
+    lex = Lexicon(directory=directory)
     for path in files:
         if path.name.startswith("_"):
             _load_context(lex, path)
         else:
             _load_category(lex, path)
+    if cached is not None:
+        _write_cached(cached, lex)
     return lex
+
+
+CACHE_KEEP = 16  # cached lexicons kept (tests and reviews load many folders)
+
+
+def _cached_path(directory: Path, files: list[Path]) -> Path | None:
+    """Where the lexicon of these exact files is cached (None: a file cannot be read; the
+    loader then names it)."""
+    import hashlib
+    import pickle
+    import sys
+
+    from monitor.lexicon.normalize import _cache_path
+
+    digest = hashlib.sha256()
+    fold = _cache_path()  # keyed by the variant table and the OpenCC and Unicode versions
+    for part in (
+        str(directory),
+        fold.name,
+        sys.version,
+        str(pickle.HIGHEST_PROTOCOL),
+        Path(__file__).read_bytes(),
+        (Path(__file__).parent / "normalize.py").read_bytes(),
+    ):
+        digest.update(part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    try:
+        for path in files:
+            digest.update(path.name.encode("utf-8", "surrogatepass") + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return fold.parent / f"lexicon-{digest.hexdigest()[:32]}.pickle"
+
+
+def _read_cached(path: Path) -> Lexicon | None:
+    import pickle
+
+    try:
+        with path.open("rb") as f:
+            lex = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        return None
+    return lex if isinstance(lex, Lexicon) else None
+
+
+def _write_cached(path: Path, lex: Lexicon) -> None:
+    """Write atomically (a concurrent reader sees the old file or the new one); keep the
+    CACHE_KEEP most recent lexicons. A cache folder that cannot be written only costs time."""
+    import os
+    import pickle
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".lexicon-")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(lex, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        cached = sorted(path.parent.glob("lexicon-*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in cached[:-CACHE_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
