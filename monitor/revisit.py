@@ -24,3 +24,59 @@ def next_visit(seen_at: datetime, unchanged_streak: int, max_days: float) -> dat
         return None
     days = min(2 ** (unchanged_streak - 1), max_days)
     return seen_at + timedelta(days=days) - SLACK
+
+
+class NotDue:
+    """The crawl's known listings that are not due tonight, loaded when the spider opens.
+
+    An extension, so that the spider and monitor.downloadermiddlewares.revisit share one set:
+    the spider records a link to a not-due listing as seen without making a request for it
+    (most of an unchanged night's links: no scheduling, job-state line or queue spill for them),
+    and the middleware answers any other request for one (a resumed crawl's pending pages)
+    without fetching. MONITOR_FULL (``monitor nightly --full``) leaves the set empty.
+    """
+
+    def __init__(self, records, full: bool) -> None:
+        self.records = records
+        self.full = full
+        self.urls: set[str] = set()
+        self.taken: set[str] = set()  # recorded as seen tonight: further links need nothing
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        from scrapy import signals
+
+        from monitor.crawlercontext import crawler_records
+
+        ext = cls(crawler_records(crawler), crawler.settings.getbool("MONITOR_FULL"))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        return ext
+
+    @classmethod
+    def of(cls, crawler) -> NotDue | None:
+        """The crawl's set, or None where the extension is not enabled (nothing is skipped)."""
+        return crawler.get_extension(cls)
+
+    def spider_opened(self, spider) -> None:
+        if self.full:
+            return
+        from datetime import datetime, timezone
+
+        try:
+            self.urls = self.records.not_due(
+                list(getattr(spider, "targets", {}) or {}), datetime.now(timezone.utc)
+            )
+        except Exception:  # noqa: BLE001 - a database not yet created has nothing to skip
+            self.urls = set()
+
+    def take(self, url: str) -> bool:
+        """True the first time ``url`` is asked for if it is not due: the caller records it as
+        seen. Asked again, it is no longer in the set (see :meth:`already_taken`)."""
+        if url in self.urls:
+            self.urls.discard(url)
+            self.taken.add(url)
+            return True
+        return False
+
+    def already_taken(self, url: str) -> bool:
+        return url in self.taken

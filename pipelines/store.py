@@ -435,7 +435,8 @@ class StorePipeline:
             self.seen[item.target].add(item.url)
             if item.checked:
                 self.unchanged(item.url)
-            self.done(item)
+            if item.requested:  # the job state knows only what was scheduled
+                self.done(item)
             return item
         if isinstance(item, ListingGone):
             self._count_evidence(item)

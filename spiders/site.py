@@ -22,6 +22,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
+from w3lib.url import safe_url_string
 
 from monitor.config import Target
 from monitor.downloadermiddlewares.budget import BudgetDeferred
@@ -34,6 +35,7 @@ from monitor.extract.profiles import load_profiles
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
+from monitor.revisit import NotDue
 from monitor.stats import TargetStats
 from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
@@ -242,6 +244,7 @@ class SiteSpider(scrapy.Spider):
         spec = self.targets[target]
         origins = self.origins(spec)
         counts = TargetStats.of(self.crawler)
+        not_due = NotDue.of(self.crawler)
         for url in urls:
             if origin(url) not in origins and urlsplit(url).hostname not in (
                 spec.allowed_hosts or ()
@@ -251,6 +254,14 @@ class SiteSpider(scrapy.Spider):
             if not self.traps.allow(target, url):
                 counts.inc(target, "monitor/traps_cut")
                 continue
+            if not_due is not None:
+                known = safe_url_string(url)  # as a Request would hold it
+                if not_due.take(known):  # a clean listing not due tonight: seen, not fetched
+                    counts.inc(target, "monitor/not_due")
+                    yield ListingSeen(target, known, checked=False, requested=False)
+                    continue
+                if not_due.already_taken(known):
+                    continue
             yield self.request(url, target)
 
     def origins(self, spec: Target) -> set:
