@@ -32,6 +32,8 @@ DOWNLOADER_MIDDLEWARES = {
     # after RetryMiddleware (550): names the resolver's refusals before a retry is scheduled
     "monitor.downloadermiddlewares.rebinding.RebindingMiddleware": 560,
     "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
+    # tags of thousands of attributes cut before any parse (libxml2 is quadratic in them)
+    "monitor.downloadermiddlewares.markup.MarkupBoundsMiddleware": 570,
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
 }
 
