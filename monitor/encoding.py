@@ -25,6 +25,8 @@ WIDER = {
     "hz-gb-2312": "gb18030",
 }
 CANDIDATES = ("utf-8", "gb18030", "big5hkscs")
+# Han characters a rival reading must show before it overrules a single-byte declaration
+MIN_HAN = 8
 
 
 def canonical(name: str | None) -> str | None:
@@ -75,10 +77,7 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
     sample = body[:200_000]
     declared = canonical(declared)
     declared_text = _decodes(sample, declared) if declared else None
-    if declared_text is not None and declared not in CANDIDATES:
-        return declared  # a charset we have no rival for (e.g. iso-8859-1 for a Latin page)
-    declared_score = _score(declared_text) if declared_text is not None else -1.0
-    best, best_score = None, -1.0
+    best, best_score, best_han = None, -1.0, 0
     for enc in CANDIDATES:
         text = _decodes(sample, enc)
         if text is None:
@@ -86,6 +85,15 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
         score = _score(text) + (0.01 if enc == "utf-8" else 0)  # valid UTF-8 is rarely an accident
         if score > best_score:
             best, best_score = enc, score
+            best_han = sum("\u3400" <= c <= "\u9fff" for c in text)
+    if declared_text is not None and declared not in CANDIDATES:
+        # A charset we have no rival for (shift_jis, euc-kr) is kept. A single-byte charset (iso-8859-1, Tomcat's default; windows-1252) decodes any bytes:
+        # it is kept for a Latin page, not for bytes that read as common Chinese in a rival.
+        single_byte = declared.startswith(("iso8859", "cp12", "latin", "mac-", "koi8"))
+        if single_byte and best is not None and best_han >= MIN_HAN and best_score >= 0.8:
+            return best
+        return declared
+    declared_score = _score(declared_text) if declared_text is not None else -1.0
     if declared_text is not None and declared_score >= best_score - 0.15:
         return declared  # the declaration holds unless another reading is clearly better
     if best is not None:

@@ -120,7 +120,9 @@ def extract_license(page: str | parsel.Selector | Page, url: str = "") -> Licens
     if parsed is None:
         return info
     try:
-        text_cn = fold(_page_text(parsed))
+        # whitespace folded first: a run of 100,000 spaces (or the gaps left where deep markup
+        # was flattened) would make each ``\s*`` below backtrack over it from every position
+        text_cn = " ".join(fold(_page_text(parsed)).split())
     except RecursionError:  # hostile markup: nothing readable, nothing raised
         return info
     text = text_cn.upper()

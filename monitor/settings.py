@@ -20,13 +20,20 @@ TELNETCONSOLE_ENABLED = False
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Scrapy resolves each host again when it connects: this resolver refuses a private, loopback
+# or link-local answer for a host not admitted as private (DNS rebinding), see monitor.resolver.
+TWISTED_DNS_RESOLVER = "monitor.resolver.PublicAddressResolver"
 
 DOWNLOADER_MIDDLEWARES = {
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
     "monitor.downloadermiddlewares.revisit.RevisitMiddleware": 52,
     "monitor.downloadermiddlewares.budget.TargetBudgetMiddleware": 55,
     "monitor.downloadermiddlewares.conditional.ConditionalRequestMiddleware": 60,
+    # after RetryMiddleware (550): names the resolver's refusals before a retry is scheduled
+    "monitor.downloadermiddlewares.rebinding.RebindingMiddleware": 560,
     "monitor.downloadermiddlewares.encoding.EncodingMiddleware": 580,  # after decompression (590)
+    # tags of thousands of attributes cut before any parse (libxml2 is quadratic in them)
+    "monitor.downloadermiddlewares.markup.MarkupBoundsMiddleware": 570,
     "monitor.downloadermiddlewares.raw.RawResponseMiddleware": 950,
 }
 

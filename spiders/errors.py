@@ -31,6 +31,9 @@ def failure_kind(failure) -> str:
     if failure.check(HttpError):
         return f"http_{failure.value.response.status}"
     if failure.check(DNSLookupError, *_tuple(CannotResolveHostError)):
+        request = getattr(failure, "request", None)
+        if request is not None and request.meta.get("private_address"):
+            return "private_address"  # refused by monitor.resolver (DNS rebinding)
         return "dns"
     if failure.check(ConnectionRefusedError, *_tuple(DownloadConnectionRefusedError)):
         return "connection_refused"

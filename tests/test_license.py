@@ -156,3 +156,30 @@ def test_targets_import_reports_the_bad_line_and_imports_nothing(tmp_path, make_
     assert cli("targets", "import", good, config=config).returncode == 0
     listing = cli("targets", "list", config=config).stdout
     assert "甲店" in listing and "乙店" in listing
+
+
+def test_a_run_of_whitespace_does_not_stall_the_licence_reading():
+    # 300,000 spaces (or the gaps flattened deep markup leaves) made the loose ICP pattern
+    # backtrack from every position: hours in the reactor's thread, for every shop of the night.
+    # Run in a child process, so the timeout bounds a stall rather than measuring speed.
+    import subprocess
+    import sys
+
+    code = (
+        "from monitor.license import extract_license\n"
+        "html = ('<html><body><p>' + ' ' * 300000 + '</p><p>' + chr(12288) * 100000 + '</p>'\n"
+        "        '<footer>经营者：杭州某某商贸有限公司 浙ICP备12345678号-1 '\n"
+        "        '电话：0571-88888888 地址：杭州市西湖区文三路100号</footer></body></html>')\n"
+        "i = extract_license(html, 'http://shop.example.cn/')\n"
+        "print(i.operator, i.icps, i.phone, i.address)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [
+        "杭州某某商贸有限公司",
+        "['浙ICP备12345678号-1']",
+        "0571-88888888",
+        "杭州市西湖区文三路100号",
+    ]

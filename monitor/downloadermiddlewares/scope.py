@@ -35,20 +35,31 @@ def origin(url: str) -> tuple[str, str, int]:
     return scheme, (parts.hostname or "").lower().rstrip("."), port
 
 
+def is_private_address(address: str) -> bool:
+    """True for any address that is not plainly on the public internet: private, loopback,
+    link-local (169.254.169.254), shared (100.64.0.0/10, where Alibaba Cloud's metadata service
+    answers on 100.100.100.200), reserved, unspecified or multicast, IPv4-mapped IPv6 included."""
+    try:
+        a = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an address at all: never treat it as a public one
+    if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
+        a = a.ipv4_mapped
+    return not a.is_global or a.is_private or a.is_reserved or a.is_multicast
+
+
 @lru_cache(maxsize=4096)
 def is_private_host(host: str) -> bool:
-    """True when ``host`` is, or resolves to, a private, loopback or link-local address."""
+    """True when ``host`` is, or resolves to, an address that is not public
+    (:func:`is_private_address`)."""
     try:
-        addrs = [ipaddress.ip_address(host)]
+        addrs = [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
-            addrs = [ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(host, None)]
+            addrs = [info[4][0] for info in socket.getaddrinfo(host, None)]
         except (OSError, UnicodeError, ValueError):
             return False
-    return any(
-        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
-        for a in addrs
-    )
+    return any(is_private_address(a) for a in addrs)
 
 
 def target_origins(start_url: str | None, allowed_hosts=None) -> dict[tuple, bool]:

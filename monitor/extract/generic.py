@@ -155,7 +155,10 @@ def signals(page: Page) -> Signals:
             s.prices.append(amount)
     controls = " ".join(
         page.strings(
-            "//a//text() | //button//text() | //input[@type='submit' or @type='button']/@value"
+            # text under links and buttons, asked of the text nodes: libxml2 merges the results
+            # of //a//text() link by link, quadratic in the links (30,000 links: seconds)
+            "//text()[ancestor::a or ancestor::button]"
+            " | //input[@type='submit' or @type='button']/@value"
             " | //*[@title or @shortcut-label]/@title"
         )
     ).lower()

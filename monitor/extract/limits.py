@@ -12,3 +12,6 @@ MAX_JSON_DEPTH = 64  # nesting walked in JSON-LD and page state
 MAX_JSON_NODES = 20000  # values visited in one JSON walk
 MAX_CANDIDATES = 200  # product titles taken from one list page
 MARKUP_DEPTH = 1500  # an element this deep means lxml may have stopped reading the page
+# attributes kept on one tag: libxml2 checks each new attribute against all the previous ones,
+# so a tag with 30,000 attributes (300 KB) takes minutes to parse, blocking the whole crawl
+MAX_ATTRIBUTES = 256
