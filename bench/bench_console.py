@@ -27,9 +27,9 @@ import yaml
 from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from monitor.db import engine_for, init_db  # noqa: E402
 from monitor.evidence import Artifact, EvidenceStore  # noqa: E402
-from monitor.models import Evidence, Lead, LeadEvent, Listing, Target  # noqa: E402
+from monitor.store.db import engine_for, init_db  # noqa: E402
+from monitor.store.models import Evidence, Lead, LeadEvent, Listing, Target  # noqa: E402
 from tests.console_server import free_port, start_serve, stop  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"

@@ -82,7 +82,7 @@ def run(world: World, folder: Path, workers: int, redis_url: str) -> dict:
         )
         totals = json.loads(shown.stdout)["stats"]["totals"]
     finally:
-        from monitor.db import engine_for
+        from monitor.store.db import engine_for
 
         engine_for(database).dispose()
         with psycopg.connect(PG_DSN, autocommit=True) as conn:

@@ -34,7 +34,7 @@ def _config(args):
 
 
 def cmd_init(args) -> int:
-    from monitor.db import init_db
+    from monitor.store.db import init_db
 
     config = _config(args)
     rev = init_db(config.database_url)
@@ -236,8 +236,8 @@ def cmd_lexicon(args) -> int:
 
 
 def _records(config):
-    from monitor.db import init_db
-    from monitor.records import Records
+    from monitor.store.db import init_db
+    from monitor.store.records import Records
 
     init_db(config.database_url)
     return Records(config.database_url)
@@ -253,7 +253,7 @@ def print_leads_table(leads, labels, console=None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from monitor.sanitize import printable
+    from monitor.store.sanitize import printable
 
     console = console or _console()
     table = Table(title=f"线索 leads ({len(leads)})", show_lines=False)
@@ -282,7 +282,7 @@ def _lead_filter(args):
 
 
 def cmd_leads(args) -> int:
-    from monitor.sanitize import printable
+    from monitor.store.sanitize import printable
 
     config = _config(args)
     records = _records(config)
@@ -438,7 +438,7 @@ def cmd_demo(args) -> int:
     from monitor.crawl import run_targets
     from monitor.demo import serve_demo_shops, write_demo_config
     from monitor.export import export_csv
-    from monitor.records import Records
+    from monitor.store.records import Records
 
     workdir = Path(args.workdir).resolve()
     console = _console()
@@ -645,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, OperationalError):  # a bug, not a fault of the database
             raise
-        from monitor.db import describe_database_error
+        from monitor.store.db import describe_database_error
 
         url = _config(args).database_url
         print(f"error: {describe_database_error(url, exc)}", file=sys.stderr)

@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from monitor.config import Config, Target
-from monitor.records import Records
 from monitor.stats import COUNTERS  # noqa: F401 - the report's figures, re-exported
+from monitor.store.records import Records
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def run_targets(
     """Crawl ``targets`` as one run; return what happened. Exit code 1 if a target failed outright."""
     from scrapy.crawler import Crawler, CrawlerProcess
 
-    from monitor.db import init_db
+    from monitor.store.db import init_db
 
     init_db(config.database_url)
     if kind != "nightly":

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from monitor.config import Config
-from monitor.records import Records
+from monitor.store.records import Records
 
 
 def crawler_config(crawler) -> Config:

@@ -33,7 +33,7 @@ from monitor.evidence.recorder import decoded_headers
 from monitor.evidence.tsa import timestamp_now
 from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
-from monitor.records import content_hash
+from monitor.store.records import content_hash
 
 logger = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from monitor.evidence.artifacts import Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
-from monitor.records import content_hash
 from monitor.stats import TargetStats
+from monitor.store.records import content_hash
 
 logger = logging.getLogger(__name__)
 

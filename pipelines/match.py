@@ -8,8 +8,8 @@ from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.items import ListingItem
 from monitor.jobstate import jobstate_for
 from monitor.lexicon import matcher_for
-from monitor.records import content_hash
 from monitor.stats import TargetStats
+from monitor.store.records import content_hash
 
 
 class MatchPipeline:

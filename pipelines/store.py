@@ -143,7 +143,7 @@ class StorePipeline:
         return pipeline
 
     def open_spider(self, spider=None):
-        from monitor.db import init_db, schema_is_current
+        from monitor.store.db import init_db, schema_is_current
 
         if not schema_is_current(self.records.url):
             init_db(self.records.url)

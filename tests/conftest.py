@@ -130,7 +130,7 @@ def database_url(request, tmp_path):
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    from monitor.db import engine_for
+    from monitor.store.db import engine_for
 
     engine_for(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}").dispose()
     with psycopg.connect(

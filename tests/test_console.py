@@ -15,7 +15,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.evidence import Artifact, EvidenceStore
-from monitor.records import Records
+from monitor.store.records import Records
 from tests.conftest import run_cli
 from tests.console_server import free_port, start_serve, stop
 

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 import openpyxl
 import pytest
 
-from monitor.db import init_db
 from monitor.export import LeadFilter
 from monitor.export.filters import count_leads, page_of_leads
-from monitor.records import Records
+from monitor.store.db import init_db
+from monitor.store.records import Records
 from tests.console_server import free_port, start_serve, stop
 
 NOV1 = datetime(2026, 11, 1, 9, 30, tzinfo=timezone.utc)

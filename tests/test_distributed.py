@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from monitor.demo import SHOPS as DEMO_SHOPS
-from monitor.records import Records
+from monitor.store.records import Records
 from monitor.webserver import ShopServer
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def _new_pg_database() -> str:
 def _drop_pg_database(name: str) -> None:
     import psycopg
 
-    from monitor.db import engine_for
+    from monitor.store.db import engine_for
 
     engine_for(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}").dispose()
     with psycopg.connect(PG_DSN, autocommit=True) as conn:
@@ -433,7 +433,7 @@ def test_queued_requests_keep_their_spider_callbacks_and_page_methods(
 def test_concurrent_writers_make_one_listing_and_one_lead(tmp_path, pg_url, dialect):
     """Eight writers save the same flagged listings at the same moment: one listing and one
     lead per URL, each created once, by the unique constraints and upserts, not by luck."""
-    from monitor.db import init_db
+    from monitor.store.db import init_db
 
     url = f"sqlite:///{tmp_path / 'w.db'}" if dialect == "sqlite" else pg_url()
     init_db(url)
@@ -486,7 +486,7 @@ def test_concurrent_writers_make_one_listing_and_one_lead(tmp_path, pg_url, dial
     assert all(len(lead.evidence) == 8 for lead in leads)  # every writer's capture kept
     from sqlalchemy import func, select
 
-    from monitor.models import Listing
+    from monitor.store.models import Listing
 
     with records.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Listing)) == len(urls) + 20

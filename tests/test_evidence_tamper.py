@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import delete, select, update
 
-from monitor.db import init_db
 from monitor.evidence import Artifact, EvidenceStore, headers_artifact
 from monitor.evidence.heads import seal_run
-from monitor.models import Evidence, Lead
-from monitor.records import Records
+from monitor.store.db import init_db
+from monitor.store.models import Evidence, Lead
+from monitor.store.records import Records
 
 T0 = datetime(2026, 11, 1, 18, 0, tzinfo=timezone.utc)
 URL_A = "http://shop.test/item/a.html"
@@ -77,7 +77,7 @@ def world(database_url, tmp_path, make_config):
 
 
 def _lead_urls():
-    from monitor.models import Listing
+    from monitor.store.models import Listing
 
     return select(Lead.id, Listing.url).join(Listing, Lead.listing_id == Listing.id)
 
@@ -248,7 +248,7 @@ def test_captures_kept_before_warcs_export_as_a_valid_wacz(world, cli, tmp_path)
 
 
 def test_a_run_whose_seal_was_unrecorded_is_named(world, cli):
-    from monitor.models import CrawlRun
+    from monitor.store.models import CrawlRun
 
     records, store, config, a, b = world
     with records.sessions.begin() as s:

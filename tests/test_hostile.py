@@ -244,7 +244,7 @@ def test_scope_refuses_private_addresses_for_a_public_target():
 
 
 def test_terminal_and_spreadsheet_never_see_control_characters(tmp_path, cli):
-    from monitor.sanitize import printable, safe_cell
+    from monitor.store.sanitize import printable, safe_cell
 
     assert printable("高仿\x1b[2J表\u202e") == "高仿[2J表"
     assert (

@@ -196,7 +196,7 @@ def test_targets_csv_in_big5_and_excel_unicode_text_imports_right(
         assert result.returncode == 0, result.stderr
     from sqlalchemy import text
 
-    from monitor.db import engine_for
+    from monitor.store.db import engine_for
 
     with engine_for(database_url).connect() as conn:
         names = {n for (n,) in conn.execute(text("SELECT name FROM targets"))}

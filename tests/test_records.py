@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from monitor.db import engine_for, init_db
-from monitor.models import Base
-from monitor.records import Records
+from monitor.store.db import engine_for, init_db
+from monitor.store.models import Base
+from monitor.store.records import Records
 
 T0 = datetime(2026, 11, 1, 20, 0, tzinfo=timezone.utc)
 T1 = datetime(2026, 11, 2, 20, 0, tzinfo=timezone.utc)

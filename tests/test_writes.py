@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from monitor.db import init_db
-from monitor.records import Records
+from monitor.store.db import init_db
+from monitor.store.records import Records
 from monitor.webserver import ShopServer
 
 PROJECT = Path(__file__).resolve().parent.parent

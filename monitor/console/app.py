@@ -19,7 +19,7 @@ from monitor.console.figures import ChartFigures
 from monitor.console.security import TOKEN_ENV, ConsoleSecurity
 from monitor.export import category_labels
 from monitor.export.rows import STATUS_LABELS
-from monitor.records import Records
+from monitor.store.records import Records
 
 HERE = Path(__file__).resolve().parent
 # Without a login, only a page the analyst opened on this machine may talk to the console: a
@@ -48,7 +48,7 @@ def _templates() -> Jinja2Templates:
 
 def create_app(config: Config, token: str | None = None) -> Starlette:
     """The console over ``config``'s database and evidence folder (created/upgraded first)."""
-    from monitor.db import init_db
+    from monitor.store.db import init_db
 
     init_db(config.database_url)
     app = Starlette(

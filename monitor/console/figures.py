@@ -13,7 +13,7 @@ import threading
 import time
 
 from monitor.console import queries
-from monitor.records import Records
+from monitor.store.records import Records
 
 MAX_AGE = 60.0  # seconds
 

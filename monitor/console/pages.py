@@ -33,8 +33,8 @@ from monitor.evidence import EvidenceStore
 from monitor.export import FORMATS, LeadFilter, export_leads
 from monitor.export.filters import count_leads, first_page_and_count, page_of_leads
 from monitor.export.rows import hit_terms
-from monitor.models import LEAD_STATUSES, Evidence
-from monitor.sanitize import strip_controls
+from monitor.store.models import LEAD_STATUSES, Evidence
+from monitor.store.sanitize import strip_controls
 
 PAGE_SIZE = 50
 REVIEWER_COOKIE = "monitor_reviewer"

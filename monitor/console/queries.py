@@ -1,4 +1,4 @@
-"""The console's read-only queries beyond what :mod:`monitor.records` offers: the figures of
+"""The console's read-only queries beyond what :mod:`monitor.store.records` offers: the figures of
 the overview page, each one grouped query (they stay fast at 100,000 leads)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from monitor.models import Lead, Listing, Target
+from monitor.store.models import Lead, Listing, Target
 
 OPEN_STATUSES = ("new", "confirmed", "case")  # still needing someone's attention
 

@@ -20,7 +20,7 @@ from monitor.crawl import RunReport, _outcome
 from monitor.distributed.keys import RunKeys
 from monitor.distributed.scheduler import redis_settings, requeue_expired
 from monitor.distributed.worker import lease_seconds, merged_counts, redis_for
-from monitor.records import Records
+from monitor.store.records import Records
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def run_distributed(
 ) -> RunReport:
     """Run ``targets`` as one nightly run crawled by however many workers join it."""
     from monitor.browser import find_chromium
-    from monitor.db import init_db
+    from monitor.store.db import init_db
 
     url, prefix = config.crawl["redis_url"], config.crawl.get("redis_prefix") or "monitor"
     server = redis_for(url)

@@ -170,7 +170,7 @@ def targets_named(records, names: list[str]) -> dict:
     tonight: its requests are already queued)."""
     from sqlalchemy import select
 
-    from monitor.models import Target as TargetRow
+    from monitor.store.models import Target as TargetRow
     from monitor.targets import as_spec
 
     out = {}
@@ -206,7 +206,7 @@ def run_worker(config: Config, wait: float = 3600.0) -> int:
 
     from monitor.browser import find_chromium
     from monitor.crawl import crawler_settings
-    from monitor.records import Records
+    from monitor.store.records import Records
 
     url, prefix = config.crawl["redis_url"], config.crawl.get("redis_prefix") or "monitor"
     server = redis_for(url)

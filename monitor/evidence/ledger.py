@@ -1,6 +1,6 @@
 """The evidence rows and chain heads in the database, as the evidence commands need them.
 
-monitor.records writes a capture's Evidence row and moves its lead's head in the same
+monitor.store.records writes a capture's Evidence row and moves its lead's head in the same
 transaction; this module reads them back (a lead's captures in order, every lead's head) and
 keeps the per-run seal of heads and the timestamp status, so the evidence package needs no
 query of its own elsewhere.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from monitor.models import CrawlRun, Evidence, Lead, Listing
+from monitor.store.models import CrawlRun, Evidence, Lead, Listing
 
 
 def lead_id_for(records, listing_url: str) -> int | None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.evidence.store import TOOL, EvidenceStore
-from monitor.sanitize import printable
+from monitor.store.sanitize import printable
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 KIND_LABELS = {

@@ -6,7 +6,7 @@ described by a JSON manifest (see :mod:`monitor.evidence.manifest`) stored under
 Files are written to a temporary name and renamed once complete, so a killed writer never
 leaves a half-written file under a final name (and by default each is synced before its rename).
 This module only writes and reads files; which lead owns
-which manifest is kept by :mod:`monitor.records`, and the checks are in
+which manifest is kept by :mod:`monitor.store.records`, and the checks are in
 :mod:`monitor.evidence.verify`.
 
 Batched syncing (``EvidenceStore.deferred``, used by the crawl's evidence and store pipelines):

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from monitor.evidence import write_atomic
 from monitor.export.filters import LeadFilter, iter_leads
 from monitor.export.rows import COLUMNS, STATUS_LABELS, category_labels, lead_row
-from monitor.models import Lead
+from monitor.store.models import Lead
 
 __all__ = [
     "COLUMNS",

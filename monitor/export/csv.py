@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from monitor.export.rows import COLUMNS, DATETIME_FORMAT, headers, lead_row
-from monitor.models import Lead
-from monitor.sanitize import safe_cell
+from monitor.store.models import Lead
+from monitor.store.sanitize import safe_cell
 
 FORMAT = "csv"
 MEDIA_TYPE = "text/csv; charset=utf-8"

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import Select, Text, cast, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from monitor.models import LEAD_STATUSES, Lead, Listing, Target
+from monitor.store.models import LEAD_STATUSES, Lead, Listing, Target
 
 CATEGORY_ID = re.compile(r"[a-z][a-z0-9_]*")
 

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import orjson
 
 from monitor.export.rows import lead_row
-from monitor.models import Lead
+from monitor.store.models import Lead
 
 FORMAT = "jsonl"
 MEDIA_TYPE = "application/x-ndjson"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.models import Lead
+from monitor.store.models import Lead
 
 
 @dataclass(frozen=True)

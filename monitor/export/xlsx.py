@@ -15,8 +15,8 @@ from typing import BinaryIO
 import xlsxwriter
 
 from monitor.export.rows import COLUMNS, headers, lead_row
-from monitor.models import Lead
-from monitor.sanitize import strip_controls
+from monitor.store.models import Lead
+from monitor.store.sanitize import strip_controls
 
 FORMAT = "xlsx"
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

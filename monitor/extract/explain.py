@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from monitor.sanitize import strip_controls
+from monitor.store.sanitize import strip_controls
 
 page_read = object()  # signal: (reading, url, spider)
 

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from monitor.config import Config
 from monitor.config import Target as TargetSpec
 from monitor.errors import TargetsFileError
-from monitor.models import Target
+from monitor.store.models import Target
 
 FIELDS = ("name", "url", "kind", "platform", "region", "credit_code", "enabled")
 OPTIONS = ("render", "obey_robots", "allowed_hosts", "delay", "page_budget")

@@ -8,7 +8,7 @@ import sys
 from sqlalchemy import delete, func, select, update
 
 from monitor.errors import UserInputError
-from monitor.models import EntityRecord, Listing, Target
+from monitor.store.models import EntityRecord, Listing, Target
 from monitor.targets import check_rows, find_target, sync_config_targets, upsert_targets
 
 LICENCE_LABELS = {"ok": "已亮照", "missing": "未亮照", "invalid": "信息有误", None: "未检查"}
@@ -91,7 +91,7 @@ def list_targets(records, config, fmt: str, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from monitor.sanitize import printable, safe_cell
+    from monitor.store.sanitize import printable, safe_cell
 
     sync_config_targets(records.sessions, config)  # the config file's targets are listed too
     rows = table_rows(records)

@@ -7,7 +7,7 @@ Revises: 0004_console (chained after the console's indexes; three of them are sh
 import sqlalchemy as sa
 from alembic import op
 
-import monitor.models
+import monitor.store.models
 
 revision = "0004_scale"
 down_revision = "0004_console"
@@ -37,7 +37,7 @@ def upgrade():
         batch.add_column(
             sa.Column("unchanged_streak", sa.Integer(), nullable=False, server_default="0")
         )
-        batch.add_column(sa.Column("next_visit", monitor.models.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("next_visit", monitor.store.models.UTCDateTime(), nullable=True))
 
 
 def downgrade():

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from monitor.db import engine_for
-from monitor.models import Base
+from monitor.store.db import engine_for
+from monitor.store.models import Base
 
 url = context.config.attributes["url"]
 with engine_for(url).connect() as connection:

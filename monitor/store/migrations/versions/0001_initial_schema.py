@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-import monitor.models
+import monitor.store.models
 
 revision = "0001"
 down_revision = None
@@ -21,8 +21,8 @@ def upgrade():
         "crawl_runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("started_at", monitor.models.UTCDateTime(), nullable=False),
-        sa.Column("finished_at", monitor.models.UTCDateTime(), nullable=True),
+        sa.Column("started_at", monitor.store.models.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", monitor.store.models.UTCDateTime(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("stats", sa.JSON(), nullable=False),
@@ -39,7 +39,7 @@ def upgrade():
         sa.Column("region", sa.String(length=100), nullable=True),
         sa.Column("credit_code", sa.String(length=32), nullable=True),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", monitor.store.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -53,8 +53,8 @@ def upgrade():
         sa.Column("price", sa.String(length=64), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("http_status", sa.Integer(), nullable=True),
-        sa.Column("first_seen", monitor.models.UTCDateTime(), nullable=False),
-        sa.Column("last_seen", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("first_seen", monitor.store.models.UTCDateTime(), nullable=False),
+        sa.Column("last_seen", monitor.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["target_id"],
             ["targets.id"],
@@ -70,9 +70,9 @@ def upgrade():
         sa.Column("hits", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("case_no", sa.String(length=64), nullable=True),
-        sa.Column("first_seen", monitor.models.UTCDateTime(), nullable=False),
-        sa.Column("last_seen", monitor.models.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("first_seen", monitor.store.models.UTCDateTime(), nullable=False),
+        sa.Column("last_seen", monitor.store.models.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", monitor.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["listing_id"],
             ["listings.id"],
@@ -88,7 +88,7 @@ def upgrade():
         sa.Column("manifest_path", sa.Text(), nullable=False),
         sa.Column("manifest_sha256", sa.String(length=64), nullable=False),
         sa.Column("previous_sha256", sa.String(length=64), nullable=True),
-        sa.Column("captured_at", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("captured_at", monitor.store.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["lead_id"],
             ["leads.id"],
@@ -104,7 +104,7 @@ def upgrade():
         "lead_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("lead_id", sa.Integer(), nullable=False),
-        sa.Column("at", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("at", monitor.store.models.UTCDateTime(), nullable=False),
         sa.Column("reviewer", sa.String(length=100), nullable=False),
         sa.Column("from_status", sa.String(length=20), nullable=True),
         sa.Column("to_status", sa.String(length=20), nullable=False),

@@ -18,8 +18,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.db import session_factory
-from monitor.models import (
+from monitor.revisit import next_visit
+from monitor.store.db import session_factory
+from monitor.store.models import (
     LEAD_STATUSES,
     CrawlRun,
     Evidence,
@@ -29,7 +30,6 @@ from monitor.models import (
     Target,
     utcnow,
 )
-from monitor.revisit import next_visit
 
 # Licence-display findings are kept as listings keyed <target url>#license_display-<kind>.
 LICENSE_KEY = "#license_display"
@@ -592,7 +592,7 @@ class Records:
         address: str | None,
         pages: list[str],
     ) -> None:
-        from monitor.models import EntityRecord
+        from monitor.store.models import EntityRecord
 
         with self.sessions.begin() as s:
             s.add(
@@ -612,7 +612,7 @@ class Records:
 
     def targets_with_entities(self) -> list[tuple]:
         """(target, latest entity record or None) for every target."""
-        from monitor.models import EntityRecord
+        from monitor.store.models import EntityRecord
 
         with self.sessions() as s:
             out = []

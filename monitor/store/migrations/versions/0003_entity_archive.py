@@ -7,7 +7,7 @@ Revises: 0002
 import sqlalchemy as sa
 from alembic import op
 
-import monitor.models
+import monitor.store.models
 
 revision = "0003"
 down_revision = "0002"
@@ -21,7 +21,7 @@ def upgrade():
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("target_id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=True),
-        sa.Column("seen_at", monitor.models.UTCDateTime(), nullable=False),
+        sa.Column("seen_at", monitor.store.models.UTCDateTime(), nullable=False),
         sa.Column("operator", sa.String(length=200), nullable=True),
         sa.Column("credit_code", sa.String(length=32), nullable=True),
         sa.Column("icp", sa.String(length=64), nullable=True),
