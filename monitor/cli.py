@@ -431,6 +431,21 @@ def cmd_serve(args) -> int:
 # -- demo ------------------------------------------------------------------------------------
 
 
+def _command_name() -> str:
+    """How the analyst runs this command again: ``monitor`` when it is on PATH, else the path
+    it was started by (``.venv/bin/monitor`` right after setup.sh)."""
+    import shutil
+    import sys
+
+    started = Path(sys.argv[0])
+    if started.name == "monitor" and shutil.which("monitor") != str(started.resolve()):
+        try:
+            return str(started.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(started)
+    return "monitor"
+
+
 def cmd_demo(args) -> int:
     from contextlib import ExitStack
 
@@ -463,15 +478,16 @@ def cmd_demo(args) -> int:
         f"证据目录 evidence: {config.evidence_dir}   数据库 database: {config.database_url}"
     )
     demo_config = Path(args.workdir) / "config.yaml"
+    monitor = _command_name()
     console.print(
-        f"网页控制台 web console: monitor --config {demo_config} serve"
+        f"网页控制台 web console: {monitor} --config {demo_config} serve"
         "   然后打开 then open http://127.0.0.1:8765/",
         markup=False,
     )
     if leads:
         console.print(
             f"命令行查看一条线索 one lead in the terminal: "
-            f"monitor --config {demo_config} leads show {leads[0].id}",
+            f"{monitor} --config {demo_config} leads show {leads[0].id}",
             markup=False,
         )
     return report.exit_code
