@@ -1,5 +1,6 @@
 """A robots.txt too large to read (over crawl.max_page_bytes) is not taken as allowing all:
-the host is left alone for the night, with one log line and no traceback."""
+the host is left alone for the night and the target reported as not crawled, with one log
+line of ours (beside Scrapy's size warning) and no traceback."""
 
 from __future__ import annotations
 
@@ -55,12 +56,16 @@ def test_a_robots_txt_too_large_to_read_leaves_the_host_alone_in_one_line(
     tmp_path, make_config, cli
 ):
     robots = RULES + ("Disallow: /x" + "y" * 100 + "\n") * 2000  # ~230 KB
-    result, urls, log, _stats = night(tmp_path, make_config, cli, robots)
+    result, urls, log, stats = night(tmp_path, make_config, cli, robots)
     assert not any("/private/" in u for u in urls), urls
     assert not any("goods.html" in u for u in urls), urls
     assert "Traceback" not in log and "Traceback" not in result.stderr
     lines = [x for x in log.splitlines() if "robots.txt is larger than the download limit" in x]
     assert len(lines) == 1, log[-3000:]
+    # reported as not crawled: a night without its pages is no complete crawl of the shop
+    target = stats["targets"]["店"]
+    assert target["crawled"] is False and "robots.txt too large" in target["reason"], target
+    assert "robots.txt too large" in result.stdout
 
 
 def test_a_readable_robots_txt_is_obeyed_as_before(tmp_path, make_config, cli):

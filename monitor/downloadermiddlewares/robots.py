@@ -9,6 +9,9 @@ are there, only unreadable, and the crawler does not guess which part of them it
 hostile shop chose the length of is no better a guide). Any failure is one log line, without
 traceback; a failure other than the size (refused, timed out) keeps Scrapy's allow-all, as a
 missing robots.txt does. Only targets that obey robots.txt ask for it at all.
+
+A target so left alone is reported as not crawled (``TargetStats.fail``): a night with none of
+its pages must not pass for a complete crawl, after which its listings would count as removed.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import CancelledError, Deferred
 
+from monitor.stats import TargetStats, target_of
+
 logger = logging.getLogger(__name__)
 
 TOO_LARGE = (DownloadCancelledError, CancelledError)  # DOWNLOAD_MAXSIZE cut the download
+UNREADABLE = "robots.txt too large to read"
 
 
 class DisallowAll:
@@ -56,6 +62,14 @@ class CautiousRobotsTxtMiddleware(RobotsTxtMiddleware):
         if isinstance(parser, Deferred):
             return await maybe_deferred_to_future(parser)
         return parser
+
+    def process_request_2(self, rp, request: Request) -> None:
+        if isinstance(rp, DisallowAll):
+            target = target_of(request)
+            if target is not None:
+                TargetStats.of(self.crawler).fail(target, UNREADABLE)
+            raise IgnoreRequest(UNREADABLE)
+        super().process_request_2(rp, request)
 
     def _unreadable(self, exc: Exception, netloc: str, robots: Request) -> None:
         if isinstance(exc, IgnoreRequest):  # refused by a middleware: logged there
