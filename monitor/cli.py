@@ -235,10 +235,14 @@ def cmd_lexicon(args) -> int:
 # -- leads, evidence, runs -------------------------------------------------------------------
 
 
-def _records(config):
-    from monitor.store.db import init_db
+def _records(config, create: bool = True):
+    """The config's database, brought to the newest schema. ``create=False`` for a command
+    that only reads what earlier runs stored: a database that does not exist is an error."""
+    from monitor.store.db import init_db, require_database
     from monitor.store.records import Records
 
+    if not create:
+        require_database(config.database_url)
     init_db(config.database_url)
     return Records(config.database_url)
 
@@ -285,7 +289,7 @@ def cmd_leads(args) -> int:
     from monitor.store.sanitize import printable
 
     config = _config(args)
-    records = _records(config)
+    records = _records(config, create=False)
     labels = _labels(config)
     if args.leads_cmd == "list":
         from monitor.export.filters import iter_leads
@@ -360,7 +364,7 @@ def cmd_evidence(args) -> int:
     from monitor.evidence import commands
 
     config = _config(args)
-    records = _records(config)
+    records = _records(config, create=False)
     if args.evidence_cmd == "export":
         return commands.export(config, records, args.lead_id, args.wacz)
     if args.evidence_cmd == "report":
@@ -372,7 +376,7 @@ def cmd_evidence(args) -> int:
 
 def cmd_runs(args) -> int:
     config = _config(args)
-    records = _records(config)
+    records = _records(config, create=False)
     if args.runs_cmd == "show":
         run = records.run(args.id)
         if run is None:
@@ -408,7 +412,7 @@ def cmd_targets(args) -> int:
     from monitor.targets import commands
 
     config = _config(args)
-    records = _records(config)
+    records = _records(config, create=args.targets_cmd != "list")
     if args.targets_cmd == "list":
         commands.list_targets(records, config, args.format, _console())
         return 0

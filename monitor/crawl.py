@@ -217,8 +217,11 @@ def run_targets(
         counts = crawler.get_extension(TargetStats) if crawler.extensions else None
         state = jobstate_for(crawler) if crawler.settings.get("JOBDIR") else None
         if state is not None and counts is not None and counts.finish_reason == "finished":
-            # Complete: the next run starts afresh, except where a page budget deferred pages.
-            state.finish(set(counts.incomplete))
+            # Complete: the next run starts afresh, except where a page budget deferred pages
+            # (at most a budget's worth per target: what the next night can fetch).
+            default = crawler.settings.getint("MONITOR_PAGE_BUDGET", 5000)
+            budgets = {t.name: t.page_budget or default for t in targets}
+            state.finish(set(counts.incomplete), budgets)
         elif state is not None:
             state.close()
 

@@ -25,6 +25,9 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 TWISTED_DNS_RESOLVER = "monitor.resolver.PublicAddressResolver"
 
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's, cautious about a robots.txt too large to read (disallows the host)
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "monitor.downloadermiddlewares.robots.CautiousRobotsTxtMiddleware": 100,
     "monitor.downloadermiddlewares.scope.TargetScopeMiddleware": 50,
     "monitor.downloadermiddlewares.revisit.RevisitMiddleware": 52,
     "monitor.downloadermiddlewares.budget.TargetBudgetMiddleware": 55,

@@ -1,10 +1,13 @@
 """`monitor targets import FILE.csv`: targets from the registry, all rows checked before any is written.
 
 Columns (a header row, Chinese or English names): name/名称, url/网址, kind/类型 (site|storefront),
-platform/平台, region/地区, credit_code/统一社会信用代码, enabled/启用.
+platform/平台, region/地区, credit_code/统一社会信用代码, enabled/启用; Traditional names
+(名稱, 網址, 類型...) are read as their Simplified ones (OpenCC t2s).
 
 The file is read as the registry's tools write it: UTF-8 with or without BOM, GBK/GB18030 or
-Big5 (told apart by which reading gives common characters, see :mod:`monitor.encoding`), or
+Big5 (told apart by which reading gives common characters, see :mod:`monitor.encoding`; a
+short file has few characters to tell by, so a reading under which the header row names known
+columns is preferred), or
 Excel's "Unicode text" (UTF-16 with BOM, tab-separated). Every field has a length limit that
 fits its column, so a huge or binary field is one error line naming the row, never a traceback.
 """
@@ -14,10 +17,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from functools import lru_cache
 from pathlib import Path
 
 from monitor.config import TARGET_KINDS, TARGET_LENGTHS, check_http_url
-from monitor.encoding import choose_encoding
+from monitor.encoding import CANDIDATES, choose_encoding
 from monitor.errors import TargetsFileError
 from monitor.license import credit_code_problem
 
@@ -61,7 +65,7 @@ def decode_table(raw: bytes, file: str) -> str:
         if head and head.count(b"\x00") * 3 >= len(head):  # UTF-16 without a BOM
             encoding = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
         else:
-            encoding = choose_encoding(raw, None)
+            encoding = _guess_encoding(raw)
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -69,6 +73,49 @@ def decode_table(raw: bytes, file: str) -> str:
         raise TargetsFileError(
             file, line, f"not readable as {encoding} text (byte {exc.start}); save it as UTF-8"
         ) from None
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def column_key(name: str) -> str | None:
+    """The column a header cell names (English, Simplified or Traditional Chinese), or None."""
+    col = name.strip()
+    key = ALIASES.get(col.lower()) or ALIASES.get(col)
+    if key is None and col and not col.isascii():
+        key = ALIASES.get(_t2s().convert(col))
+    return key
+
+
+def _names_columns(first_line: bytes, encoding: str) -> bool:
+    try:
+        text = first_line.decode(encoding).strip()
+    except UnicodeDecodeError:
+        return False
+    cells = text.split(_delimiter(text))
+    return all(column_key(c) is not None for c in cells)
+
+
+def _guess_encoding(raw: bytes) -> str:
+    """By which reading gives common characters; when that reading makes a non-ASCII header
+    row name no known column (a short Big5 file read as GB18030), the reading that does, if
+    the whole file decodes under it."""
+    guess = choose_encoding(raw, None)
+    first = raw.split(b"\n", 1)[0][:4096]
+    if first.isascii() or _names_columns(first, guess):
+        return guess
+    for encoding in CANDIDATES:
+        if encoding != guess and _names_columns(first, encoding):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            return encoding
+    return guess
 
 
 def _delimiter(text: str) -> str:
@@ -121,7 +168,7 @@ def _rows(records, file: str) -> list[dict]:
         ) from None
     columns = []
     for col in header:
-        key = ALIASES.get(col.strip().lower()) or ALIASES.get(col.strip())
+        key = column_key(col)
         if key is None:
             raise TargetsFileError(
                 file,

@@ -251,7 +251,7 @@ class SiteSpider(scrapy.Spider):
             ):
                 counts.inc(target, "scope/filtered")
                 continue
-            if not self.traps.allow(target, url):
+            if not self.traps.allow(target, url, response.url):
                 counts.inc(target, "monitor/traps_cut")
                 continue
             if not_due is not None:

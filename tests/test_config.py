@@ -94,3 +94,25 @@ def test_monitor_config_environment_variable_selects_the_file(tmp_path, cli):
     assert (path.parent / "env.db").exists()
     again = cli("init", env={"MONITOR_CONFIG": str(path)})
     assert again.returncode == 0
+
+
+def test_reading_commands_name_a_database_that_does_not_exist_and_create_nothing(tmp_path, cli):
+    """A typo in database.url: `targets list`, `leads`, `runs` say so in one line, exit 4, and
+    leave no folder or empty database behind; `monitor init` creates it."""
+    missing = tmp_path / "nonexistent" / "dir"
+    path = write(tmp_path, f"database:\n  url: sqlite:///{missing}/x.db\n")
+    for command in (
+        ["targets", "list"],
+        ["leads", "list"],
+        ["leads", "export", "--csv", str(tmp_path / "leads.csv")],
+        ["runs", "list"],
+    ):
+        result = cli(*command, config=path)
+        assert result.returncode == 4, (command, result.stderr)
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert "does not exist" in result.stderr and str(missing / "x.db") in result.stderr
+        assert not (tmp_path / "nonexistent").exists(), command
+    assert cli("init", config=path).returncode == 0
+    assert (missing / "x.db").is_file()
+    listed = cli("targets", "list", config=path)
+    assert listed.returncode == 0, listed.stderr

@@ -440,6 +440,23 @@ def test_proxy_refuses_other_ports_metadata_addresses_websockets_and_rebinding()
         target.stop()
 
 
+def test_proxy_treats_shared_address_space_and_multicast_as_private():
+    """Alibaba Cloud's metadata service answers on 100.100.100.200 (shared address space,
+    100.64.0.0/10, which Python's ``is_private`` calls public), CGNAT intranets on 100.64/10:
+    a target admitted as public that resolves there is refused, as the crawler's resolver
+    refuses it (one predicate: scope.is_private_address), without a connection attempt."""
+    addresses = ("100.100.100.200", "100.64.0.1", "224.0.0.1")
+    proxy = OriginProxy({("http", a, 80): False for a in addresses}).start()
+    try:
+        for a in addresses:
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=15) as s:
+                s.sendall(f"GET http://{a}/latest/meta-data/ HTTP/1.1\r\n\r\n".encode())
+                assert s.recv(100).startswith(b"HTTP/1.1 403"), a
+        assert proxy.refusals["private_address"] == len(addresses)
+    finally:
+        proxy.stop()
+
+
 def test_launch_and_context_options_cannot_be_turned_back_on():
     """Settings that would undo containment are replaced: another proxy, a bypass list, PAC,
     host rules, WebRTC policy; per-context proxies, persistent profiles and downloads."""

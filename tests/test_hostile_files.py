@@ -178,6 +178,23 @@ def test_targets_csv_is_read_in_each_encoding_the_registry_uses(tmp_path, encode
     assert [r["url"] for r in rows] == [u for _, u, _ in ROWS]
 
 
+def test_a_short_big5_csv_with_traditional_headers_imports(tmp_path, make_config, cli):
+    """名稱,網址,類型 in Big5: a file this short reads as (mojibake) GB18030 by its characters
+    alone; the reading under which its header names known columns wins, and the Traditional
+    names are the Simplified columns."""
+    config = make_config([])
+    path = tmp_path / "big5.csv"
+    path.write_bytes(
+        "名稱,網址,類型,地區\r\n台北店,http://127.0.0.1:1/,site,台北市\r\n".encode("big5")
+    )
+    result = cli("targets", "import", path, config=config)
+    assert result.returncode == 0, result.stderr
+    listed = cli("targets", "list", "--format", "csv", config=config)
+    assert listed.returncode == 0, listed.stderr
+    assert "台北店" in listed.stdout and "http://127.0.0.1:1/" in listed.stdout
+    assert "台北市" in listed.stdout  # its region
+
+
 def test_targets_csv_in_big5_and_excel_unicode_text_imports_right(
     tmp_path, make_config, cli, database_url
 ):

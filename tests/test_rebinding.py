@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -127,6 +128,60 @@ def test_monitor_crawl_of_a_target_named_localhost_still_crawls(shop, make_confi
     con = sqlite3.connect(tmp_path / "monitor.db")
     assert con.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 5
     con.close()
+
+
+@pytest.fixture
+def ipv6_shop():
+    """The counting shop's page on the IPv6 loopback, [::1]."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            body = PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    server = Server(("::1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], hits
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_ipv6_literal_target_is_crawled(ipv6_shop, make_config, cli, tmp_path):
+    """Scrapy's default resolver is IPv4 only: ``http://[::1]:PORT/`` failed as ``dns``."""
+    port, hits = ipv6_shop
+    url = f"http://[::1]:{port}/"
+    config = make_config(
+        [{"name": "v6", "url": url}], evidence={"dir": "evidence", "screenshots": False}
+    )
+    result = cli("nightly", config=config)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert hits[:2] == ["/", "/p/2.html"]
+    stats = run_stats(config, cli)
+    assert stats["targets"]["v6"]["crawled"] is True, stats
+    con = sqlite3.connect(tmp_path / "monitor.db")
+    assert con.execute("SELECT COUNT(*) FROM leads").fetchone()[0] >= 1
+    con.close()
+
+
+def test_public_name_that_resolves_to_ipv6_loopback_is_refused(ipv6_shop, make_config, cli):
+    port, hits = ipv6_shop
+    config = make_config([])
+    result = scrapy_crawl(f"http://shop.rebind.test:{port}/", config, {"shop.rebind.test": "::1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert hits == []
+    assert run_stats(config, cli)["errors"] == {"private_address": 1}
 
 
 @pytest.mark.parametrize(

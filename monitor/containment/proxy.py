@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import socket
 import threading
 from collections import Counter, deque
 from urllib.parse import urlsplit
+
+from monitor.downloadermiddlewares.scope import is_private_address
 
 logger = logging.getLogger(__name__)
 
@@ -65,13 +66,6 @@ REFUSAL = (
 def normal_origin(scheme: str, host: str, port: int | None) -> Origin:
     scheme = scheme.lower()
     return scheme, host.lower().rstrip("."), port or (443 if scheme in ("https", "wss") else 80)
-
-
-def _is_private(address: str) -> bool:
-    a = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped:
-        a = a.ipv4_mapped
-    return a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
 
 
 class Refused(Exception):
@@ -356,7 +350,7 @@ class OriginProxy:
             raise Unreachable(f"cannot resolve {host}: {exc}") from None
         private_ok = lane.private_ok(origin)
         for _family, _type, _proto, _name, sockaddr in infos:
-            if _is_private(sockaddr[0]) and not private_ok:
+            if is_private_address(sockaddr[0]) and not private_ok:
                 raise Refused("private_address", f"{host} resolves to {sockaddr[0]}")
         family, _type, _proto, _name, sockaddr = infos[0]
         try:

@@ -17,6 +17,7 @@ import parsel
 from w3lib.html import get_base_url
 
 from monitor.extract.limits import MARKUP_DEPTH, MAX_SCRIPT, MAX_TITLE
+from monitor.store.sanitize import strip_controls
 
 # Text an analyst would read: not script, style or templates; the site's chrome (nav, header,
 # footer) is kept out of a listing's text but is read for licence display separately.
@@ -32,8 +33,10 @@ _CONTAINERS = re.compile(
 
 
 def clean(text: str | None) -> str:
-    """Whitespace folded to single spaces."""
-    return " ".join((text or "").split())
+    """Whitespace folded to single spaces, control characters (ESC, BEL, C1) and bidi
+    overrides dropped: every title and text a listing is matched and stored with is read
+    here, so the words matched are the words stored and shown, hit offsets included."""
+    return " ".join(strip_controls(text or "").split())
 
 
 def clip(text: str, limit: int = MAX_TITLE) -> str:

@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.errors import DatabaseUnavailable
 
-__all__ = ["DatabaseUnavailable", "check_database", "engine_for", "init_db", "session_factory"]
+__all__ = [
+    "DatabaseUnavailable",
+    "check_database",
+    "engine_for",
+    "init_db",
+    "require_database",
+    "session_factory",
+]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCK_WAIT = 5  # seconds a command waits, before it starts, for another process's write lock
@@ -59,6 +66,21 @@ def check_database(url: str) -> None:
     except DBAPIError as exc:
         engine.dispose()
         raise DatabaseUnavailable(describe_database_error(url, exc)) from None
+
+
+def require_database(url: str) -> None:
+    """For a command that only reads (``targets list``, ``leads``, ``runs``): a SQLite file
+    that does not exist is named, not created with its folders by the first connection (a
+    typo in ``database.url`` would otherwise leave an empty database anywhere, even as root,
+    and list nothing). Only ``monitor init``, ``crawl``, ``nightly`` and writing commands
+    create the database."""
+    parsed = make_url(url)
+    where = parsed.database
+    if parsed.drivername.startswith("sqlite") and where and where != ":memory:":
+        if not Path(where).is_file():
+            raise DatabaseUnavailable(
+                f"数据库不存在 database does not exist: {where} (monitor init creates it)"
+            )
 
 
 @lru_cache(maxsize=8)

@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from monitor.store.sanitize import strip_controls
+
 LEAD_STATUSES = ("new", "confirmed", "dismissed", "case", "rectified", "removed")
 
 
@@ -48,18 +50,22 @@ class UTCDateTime(TypeDecorator):
 
 class CleanText(TypeDecorator):
     """Text as the web sends it, minus NUL (PostgreSQL refuses it in text: a hostile page's NUL
-    must not pass for a storage failure)."""
+    must not pass for a storage failure) and the other control characters and bidi overrides
+    (:func:`monitor.store.sanitize.strip_controls`: ESC and BEL would reach the console's pages and a
+    terminal an analyst copies them into). Listing text is already clean when read
+    (``monitor.extract.page.clean``), so hit offsets still fit; this covers every other field."""
 
     impl = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
-        return value.replace("\x00", "") if isinstance(value, str) else value
+        return strip_controls(value) if isinstance(value, str) else value
 
 
 class Clipped(TypeDecorator):
-    """A bounded text column: NUL removed and the value cut to the column's length, so a long
-    price or header from a hostile page is stored (cut), never refused by the database."""
+    """A bounded text column: NUL and control characters removed (as in :class:`CleanText`)
+    and the value cut to the column's length, so a long price or header from a hostile page
+    is stored (cut), never refused by the database."""
 
     impl = String
     cache_ok = True
@@ -67,7 +73,7 @@ class Clipped(TypeDecorator):
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         if not isinstance(value, str):
             return value
-        value = value.replace("\x00", "")
+        value = strip_controls(value)
         return value[: self.impl.length] if self.impl.length else value
 
 
