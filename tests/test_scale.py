@@ -52,6 +52,20 @@ def licence_leads(db: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def archive(db: Path) -> dict[str, list[tuple[str, int]]]:
+    """{target: [(status, last run that saw it)]} of the entity archive, oldest first."""
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT t.name, e.status, e.run_id FROM entity_records e "
+        "JOIN targets t ON t.id = e.target_id ORDER BY e.id"
+    ).fetchall()
+    con.close()
+    out: dict[str, list] = {}
+    for name, status, run_id in rows:
+        out.setdefault(name, []).append((status, run_id))
+    return out
+
+
 def events(db: Path) -> int:
     con = sqlite3.connect(db)
     n = con.execute("SELECT COUNT(*) FROM lead_events").fetchone()[0]
@@ -84,9 +98,16 @@ def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
             assert cli("nightly", config=config).returncode == 0
             assert licence_leads(db) == first  # updated, never filed again
         assert events(db) == 0  # the shop without a licence is not removed and reopened nightly
+        # the entity archive: one row per thing a site showed, marked seen by the latest run
+        assert archive(db) == {
+            name: [("missing" if name == "none" else "ok" if name == "ok" else "invalid", 3)]
+            for name in footers
+        }
         licence_site(tmp_path / "none", footers["ok"])  # the shop fixes its footer
         assert cli("nightly", config=config).returncode == 0
         assert licence_leads(db)["none"] == [("missing", "rectified")]
+        assert archive(db)["none"] == [("missing", 3), ("ok", 4)]
+        assert archive(db)["badsum"] == [("invalid", 4)]
         assert cli("evidence", "verify", config=config).returncode == 0
     finally:
         for s in servers.values():
