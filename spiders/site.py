@@ -22,7 +22,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
-from w3lib.url import safe_url_string
+from w3lib.url import canonicalize_url, safe_url_string
 
 from monitor.config import Target
 from monitor.downloadermiddlewares.budget import BudgetDeferred
@@ -91,6 +91,7 @@ class SiteSpider(scrapy.Spider):
         self.links = LinkExtractor(unique=True)
 
     handle_httpstatus_list = [304]
+    requested_before: set[str] = set()  # resumed: what the interrupted run requested
 
     @property
     def target_name(self) -> str:
@@ -138,7 +139,8 @@ class SiteSpider(scrapy.Spider):
 
     def start_request(self, target: Target, resumed: bool) -> scrapy.Request:
         # Filtered like any request, so a link back to the home page does not fetch it again;
-        # a resumed crawl's seen-set already holds it, so there it must be let through.
+        # a resumed crawl's seen-set may already hold it, so there it must be let through (once:
+        # start() does not request it again as pending).
         return self.request(target.url, target.name, dont_filter=resumed, meta={"start": True})
 
     async def start(self):
@@ -146,12 +148,15 @@ class SiteSpider(scrapy.Spider):
             return  # a distributed worker: the coordinator seeded the run's shared queue
         resumed = self.jobstate is not None and self.jobstate.resumed
         if resumed:
-            pending = sorted(self.jobstate.pending())
+            scheduled, done = self.jobstate.before()
+            pending = sorted(scheduled - done)
+            # a link to any of these is not requested again (see JobState.before)
+            self.requested_before = {canonicalize_url(url) for _, url in scheduled}
             self.logger.info(
                 "Resuming: %d request(s) in flight when the last run stopped", len(pending)
             )
             for target, url in pending:
-                if target in self.targets:
+                if target in self.targets and url != self.targets[target].url:
                     yield self.request(url, target, dont_filter=True)
         for target in self.targets.values():
             yield self.start_request(target, resumed)
@@ -211,7 +216,12 @@ class SiteSpider(scrapy.Spider):
             followed += 1
             yield request
         item = self.item(response, reading, page)
-        if response.meta.get("start") and reading.listing is None and not followed:
+        if (
+            response.meta.get("start")
+            and reading.listing is None
+            and not followed
+            and not response.meta.get("links_known")
+        ):
             # nothing to crawl: the target must not be reported as crawled with 0 listings
             TargetStats.of(self.crawler).fail(target, "start page: no links or listings")
         if item is not None:
@@ -253,6 +263,10 @@ class SiteSpider(scrapy.Spider):
                 continue
             if not self.traps.allow(target, url):
                 counts.inc(target, "monitor/traps_cut")
+                continue
+            if self.requested_before and canonicalize_url(url) in self.requested_before:
+                # a resumed crawl: stored, or requested again by start(); still a link
+                response.meta["links_known"] = response.meta.get("links_known", 0) + 1
                 continue
             if not_due is not None:
                 known = safe_url_string(url)  # as a Request would hold it
