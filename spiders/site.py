@@ -210,8 +210,9 @@ class SiteSpider(scrapy.Spider):
         for request in self.follow(response, candidates):
             followed += 1
             yield request
+        # the extractor's links are absolute and already made safe (as a Request would)
         for request in self.follow(
-            response, (response.urljoin(link.url) for link in self.links.extract_links(response))
+            response, (link.url for link in self.links.extract_links(response)), safe=True
         ):
             followed += 1
             yield request
@@ -247,9 +248,12 @@ class SiteSpider(scrapy.Spider):
         )
         self.logger.debug("%s", explain_line(reading, response.url))
 
-    def follow(self, response, urls):
+    def follow(self, response, urls, safe: bool = False):
         """Requests for the page's links that stay on its target and are no trap: off-site links
-        and trap signatures are dropped here, at the cost of reading their URL."""
+        and trap signatures are dropped here, at the cost of reading their URL. A link to a
+        listing not due tonight is recorded by monitor.revisit.NotDue, not yielded as anything
+        (most of an unchanged night's links: no item for Scrapy's scraper to carry through the
+        spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
         target = self.target_of(response)
         spec = self.targets[target]
         origins = self.origins(spec)
@@ -269,10 +273,9 @@ class SiteSpider(scrapy.Spider):
                 response.meta["links_known"] = response.meta.get("links_known", 0) + 1
                 continue
             if not_due is not None:
-                known = safe_url_string(url)  # as a Request would hold it
-                if not_due.take(known):  # a clean listing not due tonight: seen, not fetched
+                known = url if safe else safe_url_string(url)  # as a Request would hold it
+                if not_due.take(known, target):  # a clean listing not due tonight: seen there
                     counts.inc(target, "monitor/not_due")
-                    yield ListingSeen(target, known, checked=False, requested=False)
                     continue
                 if not_due.already_taken(known):
                     continue
@@ -323,9 +326,11 @@ class SiteSpider(scrapy.Spider):
 
     @property
     def can_render(self) -> bool:
-        from monitor.browser import renders_contained
+        if not hasattr(self, "_can_render"):  # the settings do not change during a crawl
+            from monitor.browser import renders_contained
 
-        return renders_contained(self.crawler.settings)
+            self._can_render = renders_contained(self.crawler.settings)
+        return self._can_render
 
     def item(self, response: TextResponse, reading: Reading, page: Page) -> ListingItem | None:
         """The page's listing; or, for a page that is not one, its own wording as a page item
