@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
-from scrapy.linkextractors import LinkExtractor
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from w3lib.url import canonicalize_url, safe_url_string
 
@@ -40,6 +40,26 @@ from monitor.stats import TargetStats
 from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
 from spiders.feeds import FEED_EXPORTERS
+
+_DENIED = ["." + e for e in IGNORED_EXTENSIONS]
+_DENIED_SUFFIXES = frozenset(e for e in _DENIED if e.count(".") == 1)
+_DENIED_LONGER = tuple(e for e in _DENIED if e.count(".") > 1)  # .tar.gz
+
+
+def denied_extension(url: str) -> bool:
+    """What LinkExtractor's deny_extensions leaves out (IGNORED_EXTENSIONS, as
+    scrapy.utils.url.url_has_any_extension reads the path), with one set lookup instead of a
+    test per extension: a night follows every link of thousands of shops' pages."""
+    path = urlsplit(url).path
+    last = path.rfind("/")
+    params = path.find(";", last)  # urlparse's params: only those of the last segment
+    if params >= 0:
+        path = path[:params]
+    dot = path.rfind(".")
+    if dot < 0 or dot < last:
+        return False
+    path = path.lower()
+    return path[dot:] in _DENIED_SUFFIXES or path.endswith(_DENIED_LONGER)
 
 
 class SiteSpider(scrapy.Spider):
@@ -87,8 +107,8 @@ class SiteSpider(scrapy.Spider):
         self.targets: dict[str, Target] = {t.name: t for t in targets}
         # targets rendered in Chromium (configured, or found to build their pages by script)
         self.rendering: set[str] = {t.name for t in targets if t.render}
-        # deny_extensions defaults to Scrapy's IGNORED_EXTENSIONS (images, media, archives, office)
-        self.links = LinkExtractor(unique=True)
+        # Scrapy's IGNORED_EXTENSIONS (images, media, archives, office) are left out by follow()
+        self.links = LinkExtractor(unique=True, deny_extensions=[])
 
     handle_httpstatus_list = [304]
     requested_before: set[str] = set()  # resumed: what the interrupted run requested
@@ -265,6 +285,8 @@ class SiteSpider(scrapy.Spider):
             ):
                 counts.inc(target, "scope/filtered")
                 continue
+            if denied_extension(url):
+                continue
             if not self.traps.allow(target, url):
                 counts.inc(target, "monitor/traps_cut")
                 continue
@@ -319,7 +341,9 @@ class SiteSpider(scrapy.Spider):
         )
         return (
             len(text.strip()) < 200
-            and not self.links.extract_links(response)
+            and not any(
+                not denied_extension(link.url) for link in self.links.extract_links(response)
+            )
             and reading.listing is None
             and not any(p.url for p in reading.candidates)  # page state lists its goods
         )

@@ -393,3 +393,25 @@ def test_an_endless_calendar_does_not_starve_the_listings(tmp_path, make_config,
 
     stats = json.loads(cli("runs", "show", "1", config=config).stdout)["stats"]["targets"]["店"]
     assert stats["pages"] <= 30
+
+
+def test_links_to_files_are_not_followed(tmp_path, make_config, cli):
+    """Scrapy's IGNORED_EXTENSIONS (images, media, archives, office files) are not fetched;
+    pages whose names only look alike are."""
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    files = ["/a.pdf", "/b.JPG", "/c.tar.gz", "/d.zip;jsessionid=1", "/e.docx?v=2"]
+    pages = ["/f.pdf.html", "/g;x.zip/h.html", "/i.html?file=x.zip"]
+    for name in ("f.pdf.html", "g;x.zip/h.html", "i.html"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(product(7), encoding="utf-8")
+    index = root / "index.html"
+    links = "".join(f'<a href="{u}">文件</a>' for u in files + pages)
+    index.write_text(index.read_text(encoding="utf-8").replace("<footer>", links + "<footer>"))
+    CountingHandler.counts = Counter()
+    with ShopServer(root, handler=CountingHandler) as server:
+        config = make_config([], evidence={"dir": "evidence", "screenshots": False})
+        assert cli("crawl", "--url", server.url, config=config).returncode == 0
+    fetched = set(CountingHandler.counts)
+    assert not fetched & set(files)
+    assert set(pages) <= fetched
