@@ -133,7 +133,7 @@ class LicensePipeline:
         new, unchanged, judged_ok = [], [], []
         for target, found in judged.items():
             try:
-                row = self.judge(target, found, known.get(target), archived, leads)
+                row = self._judge(target, found, known.get(target), archived, leads)
             except (OSError, SQLAlchemyError) as exc:
                 logger.error("Licence findings of %s not recorded: %s", target, exc)
                 self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
@@ -150,7 +150,11 @@ class LicensePipeline:
             for target in judged_ok:
                 self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
 
-    def judge(self, target: str, found: Findings, known, archived: dict, leads: dict):
+    def judge(self, target: str, found: Findings) -> None:
+        """One target's findings (a distributed run's coordinator judges target by target)."""
+        self.judge_batch({target: found})
+
+    def _judge(self, target: str, found: Findings, known, archived: dict, leads: dict):
         """File, update or rectify the target's licence leads; returns its entity archive row
         (EntityRecord's columns), or the id of its newest row when that says the same."""
         self.start, self.kept, self.pages = found.start, found.kept, found.pages

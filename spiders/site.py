@@ -291,15 +291,17 @@ class SiteSpider(scrapy.Spider):
                 counts.inc(target, "monitor/traps_cut")
                 continue
             if self.requested_before and canonicalize_url(url) in self.requested_before:
-                # a resumed crawl: stored, or requested again by start(); still a link
-                response.meta["links_known"] = response.meta.get("links_known", 0) + 1
+                # a resumed crawl: stored, or requested again by start()
+                response.meta["links_known"] = True  # links all the same
                 continue
             if not_due is not None:
                 known = url if safe else safe_url_string(url)  # as a Request would hold it
                 if not_due.take(known, target):  # a clean listing not due tonight: seen there
                     counts.inc(target, "monitor/not_due")
+                    response.meta["links_known"] = True
                     continue
                 if not_due.already_taken(known):
+                    response.meta["links_known"] = True
                     continue
             yield self.request(url, target)
 

@@ -415,3 +415,24 @@ def test_links_to_files_are_not_followed(tmp_path, make_config, cli):
     fetched = set(CountingHandler.counts)
     assert not fetched & set(files)
     assert set(pages) <= fetched
+
+
+def test_a_shop_whose_listings_are_all_not_due_is_still_crawled(tmp_path, make_config, cli):
+    """A home page that links only to listings not due tonight makes no request, yet the shop
+    was crawled: the second night reports it crawled, with its listings seen."""
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    index = root / "index.html"
+    index.write_text(index.read_text(encoding="utf-8").replace('<a href="/">首页</a>', ""))
+    with ShopServer(root) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}],
+            evidence={"dir": "evidence", "screenshots": False},
+        )
+        assert cli("nightly", config=config).returncode == 0
+        second = cli("nightly", config=config)
+        assert second.returncode == 0, second.stdout + second.stderr
+    import json
+
+    figures = json.loads(cli("runs", "show", "2", config=config).stdout)["stats"]["targets"]["店"]
+    assert figures["crawled"] and figures["complete"], figures
