@@ -88,7 +88,6 @@ class ListingSeen:
     target: str
     url: str
     checked: bool = True
-    requested: bool = True  # False: a link not due tonight, for which no request was made
 
 
 @dataclass

@@ -74,6 +74,18 @@ class JobState:
         done = self._read("done.txt")
         return [key for key in self._read("scheduled.txt") if key not in done]
 
+    def before(self) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """(scheduled, done): what the interrupted process requested and what it finished, as
+        the files held when this one started (read once; later lines are this run's own).
+
+        A resumed crawl requests the pending ones itself and makes no request for a link to
+        any of them: the done ones are stored, and Scrapy's seen-set cannot say so reliably
+        (its file is written through a buffer that a SIGKILL loses, and requests sent with
+        dont_filter are never added to it)."""
+        if not hasattr(self, "_before"):
+            self._before = (self._read("scheduled.txt"), self._read("done.txt"))
+        return self._before
+
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)

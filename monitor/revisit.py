@@ -29,18 +29,21 @@ def next_visit(seen_at: datetime, unchanged_streak: int, max_days: float) -> dat
 class NotDue:
     """The crawl's known listings that are not due tonight, loaded when the spider opens.
 
-    An extension, so that the spider and monitor.downloadermiddlewares.revisit share one set:
-    the spider records a link to a not-due listing as seen without making a request for it
-    (most of an unchanged night's links: no scheduling, job-state line or queue spill for them),
-    and the middleware answers any other request for one (a resumed crawl's pending pages)
-    without fetching. MONITOR_FULL (``monitor nightly --full``) leaves the set empty.
+    An extension, so that the spider, monitor.downloadermiddlewares.revisit and the store
+    pipeline share one set: the spider records a link to a not-due listing here as seen
+    without making a request or an item for it (most of an unchanged night's links: no
+    scheduling, job-state line, queue spill or pass through the pipelines for them), the
+    middleware answers any other request for one (a resumed crawl's pending pages) without
+    fetching, and the store pipeline counts what was taken as seen in its shop (:meth:`seen`).
+    MONITOR_FULL (``monitor nightly --full``) leaves the set empty.
     """
 
     def __init__(self, records, full: bool) -> None:
         self.records = records
         self.full = full
         self.urls: set[str] = set()
-        self.taken: set[str] = set()  # recorded as seen tonight: further links need nothing
+        # recorded as seen tonight (url: target): further links need nothing
+        self.taken: dict[str, str | None] = {}
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -69,14 +72,23 @@ class NotDue:
         except Exception:  # noqa: BLE001 - a database not yet created has nothing to skip
             self.urls = set()
 
-    def take(self, url: str) -> bool:
-        """True the first time ``url`` is asked for if it is not due: the caller records it as
-        seen. Asked again, it is no longer in the set (see :meth:`already_taken`)."""
+    def take(self, url: str, target: str | None = None) -> bool:
+        """True the first time ``url`` is asked for if it is not due: it is recorded as seen
+        tonight in ``target``. Asked again, it is no longer in the set (see
+        :meth:`already_taken`)."""
         if url in self.urls:
             self.urls.discard(url)
-            self.taken.add(url)
+            self.taken[url] = target
             return True
         return False
 
     def already_taken(self, url: str) -> bool:
         return url in self.taken
+
+    def seen(self) -> dict[str, set[str]]:
+        """{target: its listings taken as seen tonight without a fetch}."""
+        out: dict[str, set[str]] = {}
+        for url, target in self.taken.items():
+            if target is not None:
+                out.setdefault(target, set()).add(url)
+        return out

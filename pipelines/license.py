@@ -25,10 +25,13 @@ from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
 from monitor.stats import TargetStats
-from monitor.store.records import content_hash
+from monitor.store.records import REVIEWED, content_hash
 
 logger = logging.getLogger(__name__)
 
+BATCH = 500  # targets judged with one set of queries and one archive transaction
+# lead statuses the crawler does not move on its own, or that are closed (monitor.records)
+CLOSED = REVIEWED + ("rectified", "removed")
 MAX_KEPT_PAGES = 5  # pages per target whose bytes are kept in memory as possible evidence
 KEY_SEPARATOR = "#license_display-"
 
@@ -103,58 +106,119 @@ class LicensePipeline:
             push_findings(self.settings, self.findings)
             self.findings.clear()
             return
-        for target, found in self.findings.items():
-            if found.start is None or not self.stats.complete(target):
-                continue  # a partial crawl proves nothing about what the site shows
+        judged = {
+            target: found
+            for target, found in self.findings.items()
+            if found.start is not None and self.stats.complete(target)
+        }  # a partial crawl proves nothing about what the site shows
+        self.findings.clear()
+        targets = list(judged)
+        for i in range(0, len(targets), BATCH):
+            self.judge_batch({t: judged[t] for t in targets[i : i + BATCH]})
+
+    def judge_batch(self, judged: dict[str, Findings]) -> None:
+        """Judge many targets with a few queries and one transaction for their entity archive:
+        the targets, their newest archive rows and their licence leads are read at once, and a
+        target whose finding did not change writes nothing but "seen again" (most of a night)."""
+        try:
+            known = self.records.targets_by_name(judged)
+            ids = {t: known[t].id for t in judged if t in known}
+            archived = self.records.latest_entities(ids.values())
+            leads = self.records.license_leads(ids.values())
+        except SQLAlchemyError as exc:
+            logger.error("Licence findings not recorded: %s", exc)
+            for target in judged:
+                self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
+            return
+        new, unchanged, judged_ok = [], [], []
+        for target, found in judged.items():
             try:
-                self.judge(target, found)
+                row = self._judge(target, found, known.get(target), archived, leads)
             except (OSError, SQLAlchemyError) as exc:
                 logger.error("Licence findings of %s not recorded: %s", target, exc)
                 self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
-        self.findings.clear()
+                continue
+            judged_ok.append(target)
+            if isinstance(row, int):
+                unchanged.append(row)
+            else:
+                new.append(row)
+        try:
+            self.records.archive_entities(new, unchanged, self.run_id, datetime.now(timezone.utc))
+        except SQLAlchemyError as exc:
+            logger.error("Entity archive not recorded: %s", exc)
+            for target in judged_ok:
+                self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
 
     def judge(self, target: str, found: Findings) -> None:
+        """One target's findings (a distributed run's coordinator judges target by target)."""
+        self.judge_batch({target: found})
+
+    def _judge(self, target: str, found: Findings, known, archived: dict, leads: dict):
+        """File, update or rectify the target's licence leads; returns its entity archive row
+        (EntityRecord's columns), or the id of its newest row when that says the same."""
         self.start, self.kept, self.pages = found.start, found.kept, found.pages
-        known = self.records.target_by_name(target)
         registered = known.credit_code if known else None
         verdict = lic.judge(self.pages, registered, self.start.url)
         target_id = known.id if known else self.records.ensure_target(target, self.start.url)
-        phone = next((p.phone for p in self.pages if p.phone), None)
-        address = next((p.address for p in self.pages if p.address), None)
-        self.records.archive_entity(
-            target_id, self.run_id, verdict, phone, address, [p.url for p in self.pages][:20]
-        )
         now = datetime.now(timezone.utc)
         findings: dict[str, list[tuple[str, str | None]]] = {}
         for problem, url in verdict.problems:
             findings.setdefault(problem_kind(problem), []).append((problem, url))
         base = known.url if known else self.start.url
-        for url in self.records.open_license_leads(target_id):
-            if url.rsplit(KEY_SEPARATOR, 1)[-1] not in findings:
-                # shown properly now: this licence lead is rectified
-                self.records.save_listing(
-                    target_id=target_id,
-                    url=url,
-                    title=f"{lic.LABEL}：{target}",
-                    text="营业执照信息公示正常",
-                    price=None,
-                    status=self.start.status,
-                    seen_at=now,
-                    categories=[],
-                    hits=[],
-                    run_id=self.run_id,
-                )
-                self.stats.inc(target, "monitor/leads_rectified")
+        existing = {url: (status, chash) for url, status, chash in leads.get(target_id, ())}
+        for url, (status, _) in existing.items():
+            if status in CLOSED or url.rsplit(KEY_SEPARATOR, 1)[-1] in findings:
+                continue
+            # shown properly now: this licence lead is rectified
+            self.records.save_listing(
+                target_id=target_id,
+                url=url,
+                title=f"{lic.LABEL}：{target}",
+                text="营业执照信息公示正常",
+                price=None,
+                status=self.start.status,
+                seen_at=now,
+                categories=[],
+                hits=[],
+                run_id=self.run_id,
+            )
+            self.stats.inc(target, "monitor/leads_rectified")
         for kind, problems in findings.items():
-            self.file_lead(target, target_id, license_lead_url(base, kind), problems, now)
+            lead_url = license_lead_url(base, kind)
+            self.file_lead(target, target_id, lead_url, problems, now, existing.get(lead_url))
+        row = {
+            "target_id": target_id,
+            "run_id": self.run_id,
+            "operator": verdict.operator,
+            "credit_code": verdict.credit_code,
+            "icp": verdict.icp,
+            "phone": next((p.phone for p in self.pages if p.phone), None),
+            "address": next((p.address for p in self.pages if p.address), None),
+            "status": verdict.status,
+            "problems": [p for p, _ in verdict.problems],
+            # sorted: the same pages in another crawl order are the same observation
+            "pages": sorted({p.url for p in self.pages})[:20],
+        }
+        last = archived.get(target_id)
+        if last is not None and all(
+            getattr(last, key) == value for key, value in row.items() if key != "run_id"
+        ):
+            return last.id
+        return row
 
-    def file_lead(self, target: str, target_id: int, lead_url: str, problems, now) -> None:
+    def file_lead(
+        self, target: str, target_id: int, lead_url: str, problems, now, existing=None
+    ) -> None:
         """One lead per target and kind of problem: the same finding next night updates it (no new
-        capture when nothing changed); a new wording of the problem adds a capture."""
+        capture when nothing changed); a new wording of the problem adds a capture. ``existing``:
+        the lead's (status, content hash), when it has one."""
         title = f"{lic.LABEL}：{target}"
         text = "\n".join(p for p, _ in problems)
-        if self.records.open_lead(lead_url) and self.records.listing_hash(lead_url) == (
-            content_hash(title, text, None)
+        if (
+            existing is not None
+            and existing[0] not in CLOSED
+            and existing[1] == content_hash(title, text, None)
         ):
             self.stats.inc(target, "monitor/license_unchanged")
             return

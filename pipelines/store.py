@@ -1,9 +1,10 @@
 """Write listings, leads and evidence rows; a listing seen again updates its lead.
 
-It also keeps, per target, the set of listing URLs seen in this crawl (fetched, unchanged or
-304): when a target's crawl was complete, an open lead whose listing was not seen any more has
-been taken out of the shop and becomes removed. Each result, once written, is marked done in
-the job state so a killed run does not fetch it again.
+It also keeps, per target, the set of listing URLs seen in this crawl (fetched, unchanged, 304,
+or linked to and not due tonight: monitor.revisit.NotDue): when a target's crawl was complete,
+an open lead whose listing was not seen any more has been taken out of the shop and becomes
+removed. Each result, once written, is marked done in the job state so a killed run does not
+fetch it again.
 
 Writes are batched, so they keep up with the crawl. Clean listings go 500 to a transaction.
 Flagged listings, leads to rectify and gone listings wait in a batch of MONITOR_WRITE_BATCH
@@ -147,6 +148,11 @@ class StorePipeline:
 
         if not schema_is_current(self.records.url):
             init_db(self.records.url)
+        if self.jobstate is not None and self.jobstate.resumed:
+            # what the interrupted run stored was seen tonight: a resumed crawl does not fetch it
+            # again, and its leads must not be taken for gone from the shop
+            for target, url in self.jobstate.before()[1]:
+                self.seen[target].add(url)
         if self.interval > 0:
             from scrapy.utils.asyncio import create_looping_call
 
@@ -154,10 +160,22 @@ class StorePipeline:
             self.ticker.start(self.interval, now=False)
 
     def target_id(self, name: str, url: str) -> int:
+        if not self.target_ids and getattr(self, "crawler", None) is not None:
+            self._load_target_ids()
         if name not in self.target_ids:
             known = self.records.target_by_name(name)
             self.target_ids[name] = known.id if known else self.records.ensure_target(name, url)
         return self.target_ids[name]
+
+    def _load_target_ids(self) -> None:
+        """The ids of the crawl's targets, read at once (a night of thousands of shops would
+        otherwise ask for them one by one)."""
+        spider = getattr(self.crawler, "spider", None)
+        names = list(getattr(spider, "targets", None) or ())
+        if names:
+            self.target_ids.update(
+                (name, t.id) for name, t in self.records.targets_by_name(names).items()
+            )
 
     def done(self, item) -> None:
         if self.jobstate is not None:
@@ -435,8 +453,7 @@ class StorePipeline:
             self.seen[item.target].add(item.url)
             if item.checked:
                 self.unchanged(item.url)
-            if item.requested:  # the job state knows only what was scheduled
-                self.done(item)
+            self.done(item)
             return item
         if isinstance(item, ListingGone):
             self._count_evidence(item)
@@ -510,24 +527,60 @@ class StorePipeline:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
             logger.error("Revisit schedule not recorded: %s", exc)
+        from monitor.revisit import NotDue
+
+        not_due = NotDue.of(self.crawler)
+        for target, urls in (not_due.seen() if not_due is not None else {}).items():
+            self.seen[target] |= urls  # links to listings not due tonight: in the shop still
         if self.counts.distributed:  # judged by the coordinator on every worker's sightings
             from monitor.distributed.removal import push_seen
 
             push_seen(self.crawler.settings, self.seen)
             return
+        self.remove_missing()
+
+    def remove_missing(self) -> None:
+        """Open leads of completely crawled targets whose listing was not seen: the open leads
+        of many targets are read in one query, and the few that are gone are marked removed
+        together in one transaction (write_batch) per batch of targets."""
+        complete = [t for t, seen in self.seen.items() if seen and self.counts.complete(t)]
         now = datetime.now(timezone.utc)
-        for target, seen in self.seen.items():
-            if not seen or not self.counts.complete(target):
+        for i in range(0, len(complete), BATCH):
+            targets = complete[i : i + BATCH]
+            try:
+                open_leads = self.records.open_leads_of(targets)
+            except SQLAlchemyError as exc:
+                for target in targets:
+                    self.counts.fail(target, f"writing the database failed ({type(exc).__name__})")
+                continue
+            gone = [
+                (target, url)
+                for target in targets
+                for url in open_leads.get(target, ())
+                if url not in self.seen[target]
+            ]
+            if not gone:
                 continue
             try:
-                for url in self.records.missing_listings(target, seen):
-                    if self.records.mark_removed(
-                        url,
-                        None,
-                        now,
-                        run_id=self.run_id,
-                        note="完整抓取中该商品已不在店铺内（已下架或删除）",
-                    ):
-                        self.counts.inc(target, "monitor/leads_removed")
+                removed = self.records.write_batch(
+                    [
+                        (
+                            "removed",
+                            {
+                                "url": url,
+                                "status": None,
+                                "seen_at": now,
+                                "run_id": self.run_id,
+                                "note": "完整抓取中该商品已不在店铺内（已下架或删除）",
+                            },
+                        )
+                        for _, url in gone
+                    ]
+                )
             except SQLAlchemyError as exc:
-                self.counts.fail(target, f"writing the database failed ({type(exc).__name__})")
+                for target in {t for t, _ in gone}:
+                    self.counts.fail(target, f"writing the database failed ({type(exc).__name__})")
+                continue
+            for (target, _), lead_id in zip(gone, removed, strict=True):
+                if lead_id:
+                    self.counts.inc(target, "monitor/leads_removed")

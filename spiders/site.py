@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import scrapy
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import TextResponse
-from scrapy.linkextractors import LinkExtractor
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
-from w3lib.url import safe_url_string
+from w3lib.url import canonicalize_url, safe_url_string
 
 from monitor.config import Target
 from monitor.downloadermiddlewares.budget import BudgetDeferred
@@ -40,6 +40,26 @@ from monitor.stats import TargetStats
 from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
 from spiders.feeds import FEED_EXPORTERS
+
+_DENIED = ["." + e for e in IGNORED_EXTENSIONS]
+_DENIED_SUFFIXES = frozenset(e for e in _DENIED if e.count(".") == 1)
+_DENIED_LONGER = tuple(e for e in _DENIED if e.count(".") > 1)  # .tar.gz
+
+
+def denied_extension(url: str) -> bool:
+    """What LinkExtractor's deny_extensions leaves out (IGNORED_EXTENSIONS, as
+    scrapy.utils.url.url_has_any_extension reads the path), with one set lookup instead of a
+    test per extension: a night follows every link of thousands of shops' pages."""
+    path = urlsplit(url).path
+    last = path.rfind("/")
+    params = path.find(";", last)  # urlparse's params: only those of the last segment
+    if params >= 0:
+        path = path[:params]
+    dot = path.rfind(".")
+    if dot < 0 or dot < last:
+        return False
+    path = path.lower()
+    return path[dot:] in _DENIED_SUFFIXES or path.endswith(_DENIED_LONGER)
 
 
 class SiteSpider(scrapy.Spider):
@@ -87,10 +107,11 @@ class SiteSpider(scrapy.Spider):
         self.targets: dict[str, Target] = {t.name: t for t in targets}
         # targets rendered in Chromium (configured, or found to build their pages by script)
         self.rendering: set[str] = {t.name for t in targets if t.render}
-        # deny_extensions defaults to Scrapy's IGNORED_EXTENSIONS (images, media, archives, office)
-        self.links = LinkExtractor(unique=True)
+        # Scrapy's IGNORED_EXTENSIONS (images, media, archives, office) are left out by follow()
+        self.links = LinkExtractor(unique=True, deny_extensions=[])
 
     handle_httpstatus_list = [304]
+    requested_before: set[str] = set()  # resumed: what the interrupted run requested
 
     @property
     def target_name(self) -> str:
@@ -138,7 +159,8 @@ class SiteSpider(scrapy.Spider):
 
     def start_request(self, target: Target, resumed: bool) -> scrapy.Request:
         # Filtered like any request, so a link back to the home page does not fetch it again;
-        # a resumed crawl's seen-set already holds it, so there it must be let through.
+        # a resumed crawl's seen-set may already hold it, so there it must be let through (once:
+        # start() does not request it again as pending).
         return self.request(target.url, target.name, dont_filter=resumed, meta={"start": True})
 
     async def start(self):
@@ -146,12 +168,15 @@ class SiteSpider(scrapy.Spider):
             return  # a distributed worker: the coordinator seeded the run's shared queue
         resumed = self.jobstate is not None and self.jobstate.resumed
         if resumed:
-            pending = sorted(self.jobstate.pending())
+            scheduled, done = self.jobstate.before()
+            pending = sorted(scheduled - done)
+            # a link to any of these is not requested again (see JobState.before)
+            self.requested_before = {canonicalize_url(url) for _, url in scheduled}
             self.logger.info(
                 "Resuming: %d request(s) in flight when the last run stopped", len(pending)
             )
             for target, url in pending:
-                if target in self.targets:
+                if target in self.targets and url != self.targets[target].url:
                     yield self.request(url, target, dont_filter=True)
         for target in self.targets.values():
             yield self.start_request(target, resumed)
@@ -205,13 +230,19 @@ class SiteSpider(scrapy.Spider):
         for request in self.follow(response, candidates):
             followed += 1
             yield request
+        # the extractor's links are absolute and already made safe (as a Request would)
         for request in self.follow(
-            response, (response.urljoin(link.url) for link in self.links.extract_links(response))
+            response, (link.url for link in self.links.extract_links(response)), safe=True
         ):
             followed += 1
             yield request
         item = self.item(response, reading, page)
-        if response.meta.get("start") and reading.listing is None and not followed:
+        if (
+            response.meta.get("start")
+            and reading.listing is None
+            and not followed
+            and not response.meta.get("links_known")
+        ):
             # nothing to crawl: the target must not be reported as crawled with 0 listings
             TargetStats.of(self.crawler).fail(target, "start page: no links or listings")
         if item is not None:
@@ -237,9 +268,12 @@ class SiteSpider(scrapy.Spider):
         )
         self.logger.debug("%s", explain_line(reading, response.url))
 
-    def follow(self, response, urls):
+    def follow(self, response, urls, safe: bool = False):
         """Requests for the page's links that stay on its target and are no trap: off-site links
-        and trap signatures are dropped here, at the cost of reading their URL."""
+        and trap signatures are dropped here, at the cost of reading their URL. A link to a
+        listing not due tonight is recorded by monitor.revisit.NotDue, not yielded as anything
+        (most of an unchanged night's links: no item for Scrapy's scraper to carry through the
+        spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
         target = self.target_of(response)
         spec = self.targets[target]
         origins = self.origins(spec)
@@ -251,16 +285,23 @@ class SiteSpider(scrapy.Spider):
             ):
                 counts.inc(target, "scope/filtered")
                 continue
+            if denied_extension(url):
+                continue
             if not self.traps.allow(target, url, response.url):
                 counts.inc(target, "monitor/traps_cut")
                 continue
+            if self.requested_before and canonicalize_url(url) in self.requested_before:
+                # a resumed crawl: stored, or requested again by start()
+                response.meta["links_known"] = True  # links all the same
+                continue
             if not_due is not None:
-                known = safe_url_string(url)  # as a Request would hold it
-                if not_due.take(known):  # a clean listing not due tonight: seen, not fetched
+                known = url if safe else safe_url_string(url)  # as a Request would hold it
+                if not_due.take(known, target):  # a clean listing not due tonight: seen there
                     counts.inc(target, "monitor/not_due")
-                    yield ListingSeen(target, known, checked=False, requested=False)
+                    response.meta["links_known"] = True
                     continue
                 if not_due.already_taken(known):
+                    response.meta["links_known"] = True
                     continue
             yield self.request(url, target)
 
@@ -302,16 +343,20 @@ class SiteSpider(scrapy.Spider):
         )
         return (
             len(text.strip()) < 200
-            and not self.links.extract_links(response)
+            and not any(
+                not denied_extension(link.url) for link in self.links.extract_links(response)
+            )
             and reading.listing is None
             and not any(p.url for p in reading.candidates)  # page state lists its goods
         )
 
     @property
     def can_render(self) -> bool:
-        from monitor.browser import renders_contained
+        if not hasattr(self, "_can_render"):  # the settings do not change during a crawl
+            from monitor.browser import renders_contained
 
-        return renders_contained(self.crawler.settings)
+            self._can_render = renders_contained(self.crawler.settings)
+        return self._can_render
 
     def item(self, response: TextResponse, reading: Reading, page: Page) -> ListingItem | None:
         """The page's listing; or, for a page that is not one, its own wording as a page item

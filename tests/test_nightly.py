@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
@@ -211,6 +212,60 @@ def test_run_killed_with_sigkill_resumes_to_the_same_leads(tmp_path, make_config
     assert not list((tmp_path / "data" / "jobs").glob("*/scheduled.txt")), (
         "a finished crawl clears its job state"
     )
+
+
+class CountingHandler(SlowHandler):
+    """Counts the requests for each path (across the server's threads)."""
+
+    fetched: Counter = Counter()
+
+    def do_GET(self):
+        type(self).fetched[self.path] += 1
+        super().do_GET()
+
+
+def test_a_resumed_crawl_fetches_each_page_once(tmp_path, make_config):
+    """After a SIGKILL, the resumed run requests what was in flight once (not again when a list
+    page links to it), requests nothing the killed run stored, and does not take the listings
+    it did not fetch again for gone from the shop."""
+    flagged = make_site(tmp_path / "site", 300, flagged_every=7, per_page=60)
+    CountingHandler.fetched = Counter()
+    with ShopServer(tmp_path / "site", handler=CountingHandler) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}],
+            evidence={"dir": "evidence", "screenshots": False},
+            crawl={"obey_robots": False, "per_target_concurrency": 2},
+        )
+        cmd = [sys.executable, "-m", "monitor.cli", "--config", str(config), "nightly"]
+        proc = subprocess.Popen(
+            cmd, cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        db = tmp_path / "monitor.db"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            time.sleep(0.3)
+            try:
+                if len(leads(db)) >= 10:
+                    break
+            except sqlite3.Error:
+                pass
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert 10 <= len(leads(db)) < len(flagged), "the kill should land mid-crawl"
+        before = set(CountingHandler.fetched)
+        CountingHandler.fetched = Counter()
+        resumed = subprocess.run(cmd, cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        again = CountingHandler.fetched
+    twice = {path: n for path, n in again.items() if n > 1}
+    assert not twice, f"fetched more than once by the resumed run: {sorted(twice)[:5]}"
+    listings = {f"/p/{i}.html" for i in range(300)}
+    assert listings <= before | set(again), "every listing fetched by one run or the other"
+    refetched = (before & set(again) & listings) - {"/"}
+    assert len(refetched) < len(before & listings) / 2, "the killed run's stored pages are kept"
+    final = leads(db)
+    assert set(final) == {server.url + p for p in flagged}
+    assert set(final.values()) == {"new"}, "no lead of the killed run taken for removed"
 
 
 def test_a_killed_writers_temporary_evidence_file_is_cleared_by_the_next_run(tmp_path):

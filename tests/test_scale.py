@@ -52,6 +52,20 @@ def licence_leads(db: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def archive(db: Path) -> dict[str, list[tuple[str, int]]]:
+    """{target: [(status, last run that saw it)]} of the entity archive, oldest first."""
+    con = sqlite3.connect(db)
+    rows = con.execute(
+        "SELECT t.name, e.status, e.run_id FROM entity_records e "
+        "JOIN targets t ON t.id = e.target_id ORDER BY e.id"
+    ).fetchall()
+    con.close()
+    out: dict[str, list] = {}
+    for name, status, run_id in rows:
+        out.setdefault(name, []).append((status, run_id))
+    return out
+
+
 def events(db: Path) -> int:
     con = sqlite3.connect(db)
     n = con.execute("SELECT COUNT(*) FROM lead_events").fetchone()[0]
@@ -84,9 +98,16 @@ def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
             assert cli("nightly", config=config).returncode == 0
             assert licence_leads(db) == first  # updated, never filed again
         assert events(db) == 0  # the shop without a licence is not removed and reopened nightly
+        # the entity archive: one row per thing a site showed, marked seen by the latest run
+        assert archive(db) == {
+            name: [("missing" if name == "none" else "ok" if name == "ok" else "invalid", 3)]
+            for name in footers
+        }
         licence_site(tmp_path / "none", footers["ok"])  # the shop fixes its footer
         assert cli("nightly", config=config).returncode == 0
         assert licence_leads(db)["none"] == [("missing", "rectified")]
+        assert archive(db)["none"] == [("missing", 3), ("ok", 4)]
+        assert archive(db)["badsum"] == [("invalid", 4)]
         assert cli("evidence", "verify", config=config).returncode == 0
     finally:
         for s in servers.values():
@@ -372,3 +393,46 @@ def test_an_endless_calendar_does_not_starve_the_listings(tmp_path, make_config,
 
     stats = json.loads(cli("runs", "show", "1", config=config).stdout)["stats"]["targets"]["店"]
     assert stats["pages"] <= 30
+
+
+def test_links_to_files_are_not_followed(tmp_path, make_config, cli):
+    """Scrapy's IGNORED_EXTENSIONS (images, media, archives, office files) are not fetched;
+    pages whose names only look alike are."""
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    files = ["/a.pdf", "/b.JPG", "/c.tar.gz", "/d.zip;jsessionid=1", "/e.docx?v=2"]
+    pages = ["/f.pdf.html", "/g;x.zip/h.html", "/i.html?file=x.zip"]
+    for name in ("f.pdf.html", "g;x.zip/h.html", "i.html"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(product(7), encoding="utf-8")
+    index = root / "index.html"
+    links = "".join(f'<a href="{u}">文件</a>' for u in files + pages)
+    index.write_text(index.read_text(encoding="utf-8").replace("<footer>", links + "<footer>"))
+    CountingHandler.counts = Counter()
+    with ShopServer(root, handler=CountingHandler) as server:
+        config = make_config([], evidence={"dir": "evidence", "screenshots": False})
+        assert cli("crawl", "--url", server.url, config=config).returncode == 0
+    fetched = set(CountingHandler.counts)
+    assert not fetched & set(files)
+    assert set(pages) <= fetched
+
+
+def test_a_shop_whose_listings_are_all_not_due_is_still_crawled(tmp_path, make_config, cli):
+    """A home page that links only to listings not due tonight makes no request, yet the shop
+    was crawled: the second night reports it crawled, with its listings seen."""
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    index = root / "index.html"
+    index.write_text(index.read_text(encoding="utf-8").replace('<a href="/">首页</a>', ""))
+    with ShopServer(root) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}],
+            evidence={"dir": "evidence", "screenshots": False},
+        )
+        assert cli("nightly", config=config).returncode == 0
+        second = cli("nightly", config=config)
+        assert second.returncode == 0, second.stdout + second.stderr
+    import json
+
+    figures = json.loads(cli("runs", "show", "2", config=config).stdout)["stats"]["targets"]["店"]
+    assert figures["crawled"] and figures["complete"], figures

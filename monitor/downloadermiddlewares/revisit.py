@@ -26,6 +26,10 @@ class RevisitMiddleware:
 
     def process_request(self, request: Request, spider=None):
         not_due = NotDue.of(self.crawler)
-        if not_due is None or request.meta.get("start") or not not_due.take(request.url):
+        if (
+            not_due is None
+            or request.meta.get("start")
+            or not not_due.take(request.url, request.meta.get("target"))
+        ):
             return None  # once: a redirect or retry goes out
         return Response(request.url, status=304, request=request, flags=["not_due"])

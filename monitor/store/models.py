@@ -203,7 +203,8 @@ class Evidence(Base):
 
 
 class EntityRecord(Base):
-    """The entity archive (主体建档): what a target's site showed about its operator, per run."""
+    """The entity archive (主体建档): each state a target's site showed about its operator; a
+    night that finds the same state again marks its row seen (``seen_at``, ``run_id``)."""
 
     __tablename__ = "entity_records"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.revisit import next_visit
@@ -583,6 +583,77 @@ class Records:
         with self.sessions() as s:
             return s.scalar(select(Target).where(Target.name == name))
 
+    def targets_by_name(self, names) -> dict[str, Target]:
+        """{name: Target} of the named targets that exist, in one query per 500 names."""
+        names = list(names)
+        out: dict[str, Target] = {}
+        with self.sessions() as s:
+            for i in range(0, len(names), 500):
+                out.update(
+                    (t.name, t)
+                    for t in s.scalars(select(Target).where(Target.name.in_(names[i : i + 500])))
+                )
+        return out
+
+    def latest_entities(self, target_ids) -> dict[int, object]:
+        """{target id: its newest entity record} for the given targets (one query per 500)."""
+        from sqlalchemy import func
+
+        from monitor.store.models import EntityRecord
+
+        ids = list(target_ids)
+        out: dict[int, object] = {}
+        with self.sessions() as s:
+            for i in range(0, len(ids), 500):
+                newest = (
+                    select(func.max(EntityRecord.id))
+                    .where(EntityRecord.target_id.in_(ids[i : i + 500]))
+                    .group_by(EntityRecord.target_id)
+                )
+                out.update(
+                    (e.target_id, e)
+                    for e in s.scalars(select(EntityRecord).where(EntityRecord.id.in_(newest)))
+                )
+        return out
+
+    def archive_entities(
+        self, new: list[dict], unchanged: list[int], run_id: int | None, seen_at: datetime
+    ) -> None:
+        """The entity archive of a crawl in one transaction: a row for each target whose site
+        shows something new about its operator (``new``: EntityRecord's columns), and for each
+        one that shows what its newest row already says (``unchanged``: those rows' ids), that
+        row is marked seen again (``seen_at``, ``run_id``: the last run that observed it). So
+        the archive keeps every state a site showed, and when it was last checked, without a
+        row per target every night."""
+        from monitor.store.models import EntityRecord
+
+        with self.sessions.begin() as s:
+            if new:
+                s.execute(insert(EntityRecord), [{**row, "seen_at": seen_at} for row in new])
+            for i in range(0, len(unchanged), 500):
+                s.execute(
+                    update(EntityRecord)
+                    .where(EntityRecord.id.in_(unchanged[i : i + 500]))
+                    .values(seen_at=seen_at, run_id=run_id)
+                )
+
+    def license_leads(self, target_ids) -> dict[int, list[tuple[str, str, str]]]:
+        """{target id: [(key, lead status, content hash)]} of the targets' licence-display
+        leads, whatever their status (one query per 500 targets)."""
+        ids = list(target_ids)
+        out: dict[int, list[tuple[str, str, str]]] = {}
+        with self.sessions() as s:
+            for i in range(0, len(ids), 500):
+                rows = s.execute(
+                    select(Listing.target_id, Listing.url, Lead.status, Listing.content_hash)
+                    .join(Lead, Lead.listing_id == Listing.id)
+                    .where(Listing.target_id.in_(ids[i : i + 500]))
+                    .where(Listing.url.contains(LICENSE_KEY))
+                )
+                for target_id, url, status, chash in rows:
+                    out.setdefault(target_id, []).append((url, status, chash))
+        return out
+
     def archive_entity(
         self,
         target_id: int,
@@ -638,6 +709,25 @@ class Records:
             return [
                 url for url, status in rows if status not in REVIEWED + ("rectified", "removed")
             ]
+
+    def open_leads_of(self, target_names) -> dict[str, list[str]]:
+        """{target name: URLs of its listings with an open lead} (licence findings excluded),
+        one query per 500 targets: what :meth:`missing_listings` checks, for many targets."""
+        names = list(target_names)
+        out: dict[str, list[str]] = {}
+        with self.sessions() as s:
+            for i in range(0, len(names), 500):
+                rows = s.execute(
+                    select(Target.name, Listing.url, Lead.status)
+                    .join(Lead, Lead.listing_id == Listing.id)
+                    .join(Target, Listing.target_id == Target.id)
+                    .where(Target.name.in_(names[i : i + 500]))
+                    .where(Listing.url.not_like(f"%{LICENSE_KEY}%"))
+                )
+                for name, url, status in rows:
+                    if status not in REVIEWED + ("rectified", "removed"):
+                        out.setdefault(name, []).append(url)
+        return out
 
     def missing_listings(self, target_name: str, seen: set[str]) -> list[str]:
         """URLs of the target's listings with an open lead that a complete crawl did not see.
