@@ -83,7 +83,7 @@ class JobState:
         (its file is written through a buffer that a SIGKILL loses, and requests sent with
         dont_filter are never added to it)."""
         if not hasattr(self, "_before"):
-            self._before = (self._read("scheduled.txt"), self._read("done.txt"))
+            self._before = (set(self._read("scheduled.txt")), set(self._read("done.txt")))
         return self._before
 
     def close(self) -> None:
