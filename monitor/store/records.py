@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -196,6 +197,15 @@ class Records:
                 .limit(1)
             )
 
+    @contextmanager
+    def _transaction(self, session: Session | None) -> Iterator[Session]:
+        """``session`` (a batch's transaction) when given, else a transaction of its own."""
+        if session is not None:
+            yield session
+            return
+        with self.sessions.begin() as s:
+            yield s
+
     def save_listing(
         self,
         *,
@@ -215,32 +225,91 @@ class Records:
         etag: str | None = None,
         last_modified: str | None = None,
         timestamp_status: str = "none",
+        session: Session | None = None,
     ) -> SaveResult:
         """Record one crawled listing and, when flagged, its lead and evidence.
 
         A lead seen again without its violation becomes rectified (with the evidence of the
         clean page); one whose violation comes back reopens. Leads a reviewer dismissed or
-        turned into a case keep their status."""
-        with self.sessions.begin() as s:
-            return self._save_listing(
-                s,
-                target_id=target_id,
-                url=url,
-                title=title,
-                text=text,
-                price=price,
-                status=status,
-                seen_at=seen_at,
-                categories=categories,
-                hits=hits,
-                manifest_path=manifest_path,
-                manifest_sha256=manifest_sha256,
-                previous_sha256=previous_sha256,
-                run_id=run_id,
-                etag=etag,
-                last_modified=last_modified,
-                timestamp_status=timestamp_status,
-            )
+        turned into a case keep their status. In ``session``'s transaction when given (a batch,
+        :meth:`write_batch`), else in one of its own."""
+        with self._transaction(session) as s:
+            chash = content_hash(title, text, price)
+            # another worker may be writing the same listing: the row is locked while it is
+            # judged and written, and created by an upsert (the URL is unique)
+            listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
+            unchanged = listing is not None and listing.content_hash == chash
+            if listing is None:
+                s.execute(
+                    upsert(s, Listing)
+                    .values(
+                        url=url,
+                        target_id=target_id,
+                        first_seen=seen_at,
+                        last_seen=seen_at,
+                        title=title,
+                        text=text,
+                        content_hash="",
+                        unchanged_streak=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["url"])
+                )
+                listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
+                unchanged = listing.content_hash == chash
+            listing.title, listing.text, listing.price = title, text, price
+            listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
+            listing.etag, listing.last_modified = etag, last_modified
+            if not unchanged:  # changed or new: due again next night (see monitor.revisit)
+                listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
+            if target_id is not None:
+                listing.target_id = target_id
+            s.flush()
+            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+            created = updated = False
+            if categories:
+                if lead is None:
+                    created = bool(
+                        s.execute(
+                            upsert(s, Lead)
+                            .values(
+                                listing_id=listing.id,
+                                first_seen=seen_at,
+                                last_seen=seen_at,
+                                updated_at=utcnow(),
+                                status="new",
+                                categories=categories,
+                                hits=hits,
+                            )
+                            .on_conflict_do_nothing(index_elements=["listing_id"])
+                        ).rowcount
+                    )
+                    lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+                    updated = not created
+                else:
+                    updated = True
+                    if lead.status in ("rectified", "removed"):
+                        self._event(s, lead, "new", "system", "违规内容再次出现，线索重新打开")
+                        lead.status = "new"
+                lead.categories, lead.hits = categories, hits
+                lead.last_seen, lead.updated_at = seen_at, utcnow()
+            elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
+                self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
+                lead.status, lead.updated_at = "rectified", utcnow()
+                updated = True
+            if lead is not None:  # a listing with a lead is watched every night
+                listing.next_visit = None
+                s.flush()
+                self._add_evidence(
+                    s,
+                    lead,
+                    manifest_path,
+                    manifest_sha256,
+                    previous_sha256,
+                    run_id,
+                    seen_at,
+                    timestamp_status,
+                )
+            return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
 
     def write_batch(self, writes: list[tuple[str, dict]]) -> list:
         """Many writes in one transaction: ("listing", save_listing's arguments) for a crawled
@@ -257,110 +326,12 @@ class Records:
             for k in order:
                 kind, values = writes[k]
                 if kind == "listing":
-                    results[k] = self._save_listing(s, **values)
+                    results[k] = self.save_listing(**values, session=s)
                 elif kind == "removed":
                     results[k] = self._mark_removed(s, **values)
                 else:
                     raise ValueError(f"unknown write {kind!r}")
         return results
-
-    def _save_listing(
-        self,
-        s: Session,
-        *,
-        target_id: int | None,
-        url: str,
-        title: str,
-        text: str,
-        price: str | None,
-        status: int | None,
-        seen_at: datetime,
-        categories: list[str],
-        hits: list[dict],
-        manifest_path: str | None = None,
-        manifest_sha256: str | None = None,
-        previous_sha256: str | None = None,
-        run_id: int | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        timestamp_status: str = "none",
-    ) -> SaveResult:
-        chash = content_hash(title, text, price)
-        # another worker may be writing the same listing: the row is locked while it is
-        # judged and written, and created by an upsert (the URL is unique)
-        listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
-        unchanged = listing is not None and listing.content_hash == chash
-        if listing is None:
-            s.execute(
-                upsert(s, Listing)
-                .values(
-                    url=url,
-                    target_id=target_id,
-                    first_seen=seen_at,
-                    last_seen=seen_at,
-                    title=title,
-                    text=text,
-                    content_hash="",
-                    unchanged_streak=0,
-                )
-                .on_conflict_do_nothing(index_elements=["url"])
-            )
-            listing = s.scalar(select(Listing).where(Listing.url == url).with_for_update())
-            unchanged = listing.content_hash == chash
-        listing.title, listing.text, listing.price = title, text, price
-        listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
-        listing.etag, listing.last_modified = etag, last_modified
-        if not unchanged:  # changed or new: due again next night (see monitor.revisit)
-            listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
-        if target_id is not None:
-            listing.target_id = target_id
-        s.flush()
-        lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-        created = updated = False
-        if categories:
-            if lead is None:
-                created = bool(
-                    s.execute(
-                        upsert(s, Lead)
-                        .values(
-                            listing_id=listing.id,
-                            first_seen=seen_at,
-                            last_seen=seen_at,
-                            updated_at=utcnow(),
-                            status="new",
-                            categories=categories,
-                            hits=hits,
-                        )
-                        .on_conflict_do_nothing(index_elements=["listing_id"])
-                    ).rowcount
-                )
-                lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-                updated = not created
-            else:
-                updated = True
-                if lead.status in ("rectified", "removed"):
-                    self._event(s, lead, "new", "system", "违规内容再次出现，线索重新打开")
-                    lead.status = "new"
-            lead.categories, lead.hits = categories, hits
-            lead.last_seen, lead.updated_at = seen_at, utcnow()
-        elif lead is not None and lead.status not in REVIEWED + ("rectified", "removed"):
-            self._event(s, lead, "rectified", "system", "再次抓取时未发现违规内容")
-            lead.status, lead.updated_at = "rectified", utcnow()
-            updated = True
-        if lead is not None:  # a listing with a lead is watched every night
-            listing.next_visit = None
-            s.flush()
-            self._add_evidence(
-                s,
-                lead,
-                manifest_path,
-                manifest_sha256,
-                previous_sha256,
-                run_id,
-                seen_at,
-                timestamp_status,
-            )
-        return SaveResult(listing.id, lead.id if lead else None, created, updated, unchanged)
 
     def save_clean_listings(self, rows: list[dict]) -> list[dict]:
         """Record many clean (unflagged) listings in one transaction: new ones inserted, known
