@@ -26,22 +26,30 @@ def next_visit(seen_at: datetime, unchanged_streak: int, max_days: float) -> dat
     return seen_at + timedelta(days=days) - SLACK
 
 
-class NotDue:
-    """The crawl's known listings that are not due tonight, loaded when the spider opens.
+class KnownListings:
+    """What the database knows of the crawl's listings, read once when the spider opens.
 
-    An extension, so that the spider, monitor.downloadermiddlewares.revisit and the store
-    pipeline share one set: the spider records a link to a not-due listing here as seen
-    without making a request or an item for it (most of an unchanged night's links: no
-    scheduling, job-state line, queue spill or pass through the pipelines for them), the
-    middleware answers any other request for one (a resumed crawl's pending pages) without
-    fetching, and the store pipeline counts what was taken as seen in its shop (:meth:`seen`).
-    MONITOR_FULL (``monitor nightly --full``) leaves the set empty.
+    An extension, so that every component asks one map instead of the database once per page:
+
+    - which known, clean listings are not due tonight (the revisit policy). The spider records
+      a link to one as seen without making a request or an item for it (most of an unchanged
+      night's links: no scheduling, job-state line, queue spill or pass through the
+      pipelines), monitor.downloadermiddlewares.revisit answers any other request for one (a
+      resumed crawl's pending pages) without fetching, and the store pipeline counts what was
+      taken as seen in its shop (:meth:`seen`). MONITOR_FULL (``monitor nightly --full``)
+      leaves this set empty;
+    - each listing's stored content hash, so that the match pipeline passes an unchanged
+      listing without matching it again;
+    - its ETag and Last-Modified, for conditional requests
+      (monitor.downloadermiddlewares.conditional).
     """
 
     def __init__(self, records, full: bool) -> None:
         self.records = records
         self.full = full
-        self.urls: set[str] = set()
+        self.urls: set[str] = set()  # not due tonight
+        self.hashes: dict[str, str] = {}
+        self.validators: dict[str, tuple[str | None, str | None]] = {}
         # recorded as seen tonight (url: target): further links need nothing
         self.taken: dict[str, str | None] = {}
 
@@ -56,21 +64,26 @@ class NotDue:
         return ext
 
     @classmethod
-    def of(cls, crawler) -> NotDue | None:
-        """The crawl's set, or None where the extension is not enabled (nothing is skipped)."""
+    def of(cls, crawler) -> KnownListings | None:
+        """The crawl's map, or None where the extension is not enabled (nothing is known)."""
         return crawler.get_extension(cls)
 
     def spider_opened(self, spider) -> None:
-        if self.full:
-            return
-        from datetime import datetime, timezone
+        from datetime import timezone
 
+        now = datetime.now(timezone.utc)
         try:
-            self.urls = self.records.not_due(
-                list(getattr(spider, "targets", {}) or {}), datetime.now(timezone.utc)
-            )
-        except Exception:  # noqa: BLE001 - a database not yet created has nothing to skip
-            self.urls = set()
+            rows = list(self.records.known_listings(list(getattr(spider, "targets", {}) or {})))
+        except Exception:  # noqa: BLE001 - a database not yet created knows nothing
+            rows = []
+        for url, content_hash, etag, last_modified, due_at in rows:
+            self.hashes[url] = content_hash
+            if self.full:
+                continue  # refetched unconditionally
+            if due_at is not None and due_at > now:
+                self.urls.add(url)
+            elif etag or last_modified:
+                self.validators[url] = (etag, last_modified)
 
     def take(self, url: str, target: str | None = None) -> bool:
         """True the first time ``url`` is asked for if it is not due: it is recorded as seen

@@ -56,7 +56,7 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.telnet.TelnetConsole": None,
     "monitor.stats.TargetStats": 0,
-    "monitor.revisit.NotDue": 0,  # listings not due tonight (revisit policy)
+    "monitor.revisit.KnownListings": 0,  # what the database knows of the listings (revisit policy)
     # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read
     "monitor.extract.explain.ExplainExtension": 500,
 }

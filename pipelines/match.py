@@ -1,4 +1,7 @@
-"""Match each listing against the lexicon; mark unchanged listings so later stages skip them."""
+"""Match each listing against the lexicon; mark unchanged listings so later stages skip them.
+
+A listing is unchanged when its content hash is the one stored for its URL (read for the whole
+crawl when the spider opens, by monitor.revisit.KnownListings: no query per listing)."""
 
 from __future__ import annotations
 
@@ -8,16 +11,18 @@ from monitor.crawlercontext import crawler_config, crawler_records
 from monitor.items import ListingItem
 from monitor.jobstate import jobstate_for
 from monitor.lexicon import matcher_for
+from monitor.revisit import KnownListings
 from monitor.stats import TargetStats
 from monitor.store.records import content_hash
 
 
 class MatchPipeline:
-    def __init__(self, matcher, records, stats, jobstate=None) -> None:
+    def __init__(self, matcher, records, stats, jobstate=None, known=None) -> None:
         self.matcher = matcher
         self.records = records
         self.stats = stats
         self.jobstate = jobstate
+        self.known = known  # None: every listing is matched
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -27,6 +32,7 @@ class MatchPipeline:
             crawler_records(crawler),
             TargetStats.of(crawler),
             jobstate_for(crawler),
+            KnownListings.of(crawler),
         )
 
     def process_item(self, item, spider=None):
@@ -35,7 +41,7 @@ class MatchPipeline:
         self.stats.inc(
             item.target, "monitor/listings" if item.kind == "listing" else "monitor/pages_matched"
         )
-        known = self.records.listing_hash(item.url)
+        known = self.known.hashes.get(item.url) if self.known is not None else None
         if known is not None and known == content_hash(item.title, item.text, item.price):
             item.unchanged = True
             self.stats.inc(item.target, "monitor/unchanged")

@@ -1,7 +1,7 @@
 """Write listings, leads and evidence rows; a listing seen again updates its lead.
 
 It also keeps, per target, the set of listing URLs seen in this crawl (fetched, unchanged, 304,
-or linked to and not due tonight: monitor.revisit.NotDue): when a target's crawl was complete,
+or linked to and not due tonight: monitor.revisit.KnownListings): when a target's crawl was complete,
 an open lead whose listing was not seen any more has been taken out of the shop and becomes
 removed. Each result, once written, is marked done in the job state so a killed run does not
 fetch it again.
@@ -527,9 +527,9 @@ class StorePipeline:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
             logger.error("Revisit schedule not recorded: %s", exc)
-        from monitor.revisit import NotDue
+        from monitor.revisit import KnownListings
 
-        not_due = NotDue.of(self.crawler)
+        not_due = KnownListings.of(self.crawler)
         for target, urls in (not_due.seen() if not_due is not None else {}).items():
             self.seen[target] |= urls  # links to listings not due tonight: in the shop still
         if self.counts.distributed:  # judged by the coordinator on every worker's sightings

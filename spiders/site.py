@@ -35,7 +35,7 @@ from monitor.extract.profiles import load_profiles
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
 from monitor.jobstate import jobstate_for
 from monitor.license import extract_license
-from monitor.revisit import NotDue
+from monitor.revisit import KnownListings
 from monitor.stats import TargetStats
 from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
@@ -271,14 +271,14 @@ class SiteSpider(scrapy.Spider):
     def follow(self, response, urls, safe: bool = False):
         """Requests for the page's links that stay on its target and are no trap: off-site links
         and trap signatures are dropped here, at the cost of reading their URL. A link to a
-        listing not due tonight is recorded by monitor.revisit.NotDue, not yielded as anything
+        listing not due tonight is recorded by monitor.revisit.KnownListings, not yielded as anything
         (most of an unchanged night's links: no item for Scrapy's scraper to carry through the
         spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
         target = self.target_of(response)
         spec = self.targets[target]
         origins = self.origins(spec)
         counts = TargetStats.of(self.crawler)
-        not_due = NotDue.of(self.crawler)
+        not_due = KnownListings.of(self.crawler)
         for url in urls:
             if origin(url) not in origins and urlsplit(url).hostname not in (
                 spec.allowed_hosts or ()

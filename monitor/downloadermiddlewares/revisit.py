@@ -13,7 +13,7 @@ from __future__ import annotations
 from scrapy import Request
 from scrapy.http import Response
 
-from monitor.revisit import NotDue
+from monitor.revisit import KnownListings
 
 
 class RevisitMiddleware:
@@ -25,7 +25,7 @@ class RevisitMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider=None):
-        not_due = NotDue.of(self.crawler)
+        not_due = KnownListings.of(self.crawler)
         if (
             not_due is None
             or request.meta.get("start")

@@ -171,20 +171,6 @@ class Records:
 
     # -- listings and leads ---------------------------------------------------------------
 
-    def listing_hash(self, url: str) -> str | None:
-        with self.sessions() as s:
-            return s.scalar(select(Listing.content_hash).where(Listing.url == url))
-
-    def listing_hashes(self, target_name: str) -> dict[str, str]:
-        """{url: content hash} of a target's known listings."""
-        with self.sessions() as s:
-            rows = s.execute(
-                select(Listing.url, Listing.content_hash)
-                .join(Target, Listing.target_id == Target.id)
-                .where(Target.name == target_name)
-            )
-            return {url: chash for url, chash in rows}
-
     def previous_manifest(self, url: str) -> str | None:
         """The newest manifest sha256 captured for this listing URL, to chain the next one to."""
         with self.sessions() as s:
@@ -427,36 +413,26 @@ class Records:
             )
         return status is not None and status not in REVIEWED + ("rectified", "removed")
 
-    def validators(self, target_names) -> dict[str, tuple[str | None, str | None]]:
-        """ETag and Last-Modified of the targets' known listings, for conditional requests."""
+    def known_listings(
+        self, target_names
+    ) -> Iterator[tuple[str, str, str | None, str | None, datetime | None]]:
+        """(url, content hash, etag, last_modified, next visit) of the targets' stored listings,
+        read 500 targets per query: what a crawl knows of its listings before it starts (see
+        monitor.revisit.KnownListings)."""
         names = [target_names] if isinstance(target_names, str) else list(target_names)
-        out: dict[str, tuple[str | None, str | None]] = {}
         with self.sessions() as s:
             for i in range(0, len(names), 500):
-                rows = s.execute(
-                    select(Listing.url, Listing.etag, Listing.last_modified)
+                yield from s.execute(
+                    select(
+                        Listing.url,
+                        Listing.content_hash,
+                        Listing.etag,
+                        Listing.last_modified,
+                        Listing.next_visit,
+                    )
                     .join(Target, Listing.target_id == Target.id)
                     .where(Target.name.in_(names[i : i + 500]))
-                    .where((Listing.etag.is_not(None)) | (Listing.last_modified.is_not(None)))
                 )
-                out.update((url, (etag, lm)) for url, etag, lm in rows)
-        return out
-
-    def not_due(self, target_names, now: datetime) -> set[str]:
-        """The targets' listing URLs whose next visit is after ``now`` (revisit policy)."""
-        names = list(target_names)
-        out: set[str] = set()
-        with self.sessions() as s:
-            for i in range(0, len(names), 500):
-                out.update(
-                    s.scalars(
-                        select(Listing.url)
-                        .join(Target, Listing.target_id == Target.id)
-                        .where(Target.name.in_(names[i : i + 500]))
-                        .where(Listing.next_visit > now)
-                    )
-                )
-        return out
 
     def mark_unchanged(self, urls: list[str], seen_at: datetime, max_days: float) -> None:
         """Listings fetched and found unchanged (or 304): seen now, and due again later the
