@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from price_parser import Price
 
 from monitor.extract.limits import MAX_CANDIDATES
-from monitor.extract.page import Page, clean, clip
+from monitor.extract.page import Page, clean, clip, compiled
 from monitor.extract.structured import Product
 
 BUY_WORDS = (
@@ -163,18 +163,14 @@ def signals(page: Page) -> Signals:
         )
     ).lower()
     s.buy = max(controls.count(w) for w in BUY_WORDS)  # one button per card on a list page
-    s.sku = any(w in text for w in SKU_WORDS) or bool(
-        page.xpath(
-            "//input[@name='number' or @name='quantity' or @name='qty' or @name='goods_number'"
-            " or @name='buy_num' or @name='amount']"
-        )
+    s.sku = any(w in text for w in SKU_WORDS) or page.has(
+        "//input[@name='number' or @name='quantity' or @name='qty' or @name='goods_number'"
+        " or @name='buy_num' or @name='amount']"
     )
     s.stock = any(w in low for w in STOCK_WORDS)
     s.shipping = any(w in low for w in SHIPPING_WORDS)
-    s.pagination = any(w in low for w in NEXT_WORDS) or bool(
-        page.xpath(
-            "//a[@rel='next'] | //*[contains(@class,'pagination') or contains(@class,'pager')]"
-        )
+    s.pagination = any(w in low for w in NEXT_WORDS) or page.has(
+        "//a[@rel='next'] | //*[contains(@class,'pagination') or contains(@class,'pager')]"
     )
     hrefs = {h for h in page.strings("//a/@href") if _PRODUCT_LINK.search(h or "")}
     s.product_links = max(len(hrefs), len(repeated_links(page)))
@@ -185,12 +181,12 @@ def repeated_links(page: Page) -> list[Product]:
     """Goods a list page links to: links sharing one numbered shape (/goods/123.html,
     /xianzhi/456.html, goods.php?id=7), four or more of them, each with its longest link text."""
     shapes: dict[str, dict[str, str]] = {}
-    for node in page.xpath("//body//a[@href]")[:5000]:
-        url = page.absolute(node.attrib.get("href"))
+    for node in page.nodes("//body//a[@href]")[:5000]:
+        url = page.absolute(node.get("href"))
         if not url or not re.search(r"\d", url):
             continue
         shape = re.sub(r"\d+", "#", url.split("#", 1)[0])
-        text = clean(node.attrib.get("title") or " ".join(node.xpath(".//text()").getall()))
+        text = clean(node.get("title") or " ".join(_texts(node, ".//text()")))
         links = shapes.setdefault(shape, {})
         if len(text) > len(links.get(url, "")) and not any(w in text.lower() for w in BUY_WORDS):
             links[url] = text
@@ -203,6 +199,11 @@ def repeated_links(page: Page) -> list[Product]:
     if len(best) < 4:
         return []
     return [Product(clip(t), url=u) for u, t in best.items()][:MAX_CANDIDATES]
+
+
+def _texts(node, query: str) -> list[str]:
+    """The text nodes an XPath selects under an lxml element."""
+    return [t for t in compiled(query)(node) if isinstance(t, str)]
 
 
 def strip_site_suffix(title: str, suffixes: list[str] = (), site_name: str = "") -> str:
@@ -243,19 +244,20 @@ class Title:
 
 def title_candidates(page: Page, suffixes: list[str] = ()) -> list[Title]:
     """Possible titles, in the order they are trusted when nothing corroborates any."""
-    sel = page.xpath
     out = [
-        Title(clean(" ".join(sel("//h1[1]//text()").getall())), "h1"),
+        Title(clean(" ".join(page.strings("//h1[1]//text()"))), "h1"),
         Title(page.meta("og:title"), "og:title"),
     ]
-    for value in sel("//*[@data-title]/@data-title").getall()[:20]:
+    for value in page.strings("//*[@data-title]/@data-title")[:20]:
         out.append(Title(clean(value), "data-title"))
     for tag in ("h2", "h3"):
-        out.append(Title(clean(" ".join(sel(f"//{tag}[1]//text()").getall())), tag))
-    for node in sel("//body//b | //body//strong")[:30]:
-        out.append(Title(clean(" ".join(node.xpath(".//text()").getall())), "粗体"))
-    for node in sel("//*[contains(@class,'title') or contains(@class,'name')][not(self::a)]")[:30]:
-        out.append(Title(clean(" ".join(node.xpath("./text()").getall())), "标题样式"))
+        out.append(Title(clean(" ".join(page.strings(f"//{tag}[1]//text()"))), tag))
+    for node in page.nodes("//body//b | //body//strong")[:30]:
+        out.append(Title(clean(" ".join(_texts(node, ".//text()"))), "粗体"))
+    for node in page.nodes(
+        "//*[contains(@class,'title') or contains(@class,'name')][not(self::a)]"
+    )[:30]:
+        out.append(Title(clean(" ".join(_texts(node, "./text()"))), "标题样式"))
     stripped = strip_site_suffix(
         page.title_tag, suffixes, page.meta("og:site_name", "application-name")
     )

@@ -10,10 +10,11 @@ thousands of <div> cannot hide what follows it.
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from urllib.parse import urljoin
 
 import parsel
+from lxml import etree
 from w3lib.html import get_base_url
 
 from monitor.extract.limits import MARKUP_DEPTH, MAX_SCRIPT, MAX_TITLE
@@ -44,6 +45,13 @@ def clip(text: str, limit: int = MAX_TITLE) -> str:
     return text if len(text) <= limit else text[:limit].rstrip()
 
 
+@lru_cache(maxsize=512)
+def compiled(query: str) -> etree.XPath:
+    """An XPath compiled once for every page: readers ask the same few dozen questions of each
+    page, and compiling one costs about as much as evaluating it on a small page."""
+    return etree.XPath(query, smart_strings=False)
+
+
 def _selector(text: str) -> parsel.Selector | None:
     try:
         return parsel.Selector(text=text or "<html></html>")
@@ -53,7 +61,7 @@ def _selector(text: str) -> parsel.Selector | None:
 
 def _too_deep(root) -> bool:
     try:
-        return bool(root.xpath(f"boolean(//*[count(ancestor::*) >= {MARKUP_DEPTH}])"))
+        return bool(compiled(f"boolean(//*[count(ancestor::*) >= {MARKUP_DEPTH}])")(root))
     except Exception:  # noqa: BLE001 - XPath on a broken tree
         return False
 
@@ -97,9 +105,23 @@ class Page:
         """The strings an XPath selects (text nodes, attributes), straight from lxml: a
         Selector per text node would cost more than the page's parse."""
         try:
-            return [str(v) for v in self.root.xpath(query) if isinstance(v, str)]
+            return [v for v in compiled(query)(self.root) if isinstance(v, str)]
         except Exception:  # noqa: BLE001 - XPath on a broken tree
             return []
+
+    def nodes(self, query: str) -> list:
+        """The elements an XPath selects, as lxml elements (see :meth:`strings`)."""
+        try:
+            return [v for v in compiled(query)(self.root) if isinstance(v, etree._Element)]
+        except Exception:  # noqa: BLE001 - XPath on a broken tree
+            return []
+
+    def has(self, query: str) -> bool:
+        """Whether an XPath selects anything on the page."""
+        try:
+            return bool(compiled(f"boolean({query})")(self.root))
+        except Exception:  # noqa: BLE001 - XPath on a broken tree
+            return False
 
     def first(self, query: str) -> str:
         """The whitespace-folded text of the first match of an XPath, or ""."""
@@ -132,12 +154,12 @@ class Page:
     def meta(self, *names: str) -> str:
         """The content of the first <meta name=…> or <meta property=…> among ``names``."""
         for name in names:
-            value = self.selector.xpath(
+            values = self.strings(
                 f"//meta[translate(@name,'ABCDEFGHIJKLMNOPQRSTUVWXYZ','abcdefghijklmnopqrstuvwxyz')"
                 f"='{name}' or @property='{name}' or @itemprop='{name}']/@content"
-            ).get()
-            if value and value.strip():
-                return clean(value)
+            )
+            if values and values[0].strip():
+                return clean(values[0])
         return ""
 
     @cached_property

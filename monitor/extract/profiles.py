@@ -61,14 +61,13 @@ class Profile:
             if s.get("name")
         )
 
-    def score(self, url: str, fingerprint_text: str) -> int:
-        """How strongly a page shows this profile's fingerprints (0: not at all)."""
-        host = (urlsplit(url).hostname or "").lower()
+    def score(self, host: str, low: str) -> int:
+        """How strongly a page shows this profile's fingerprints (0: not at all), given the
+        page's host and fingerprint text, both lower-cased (once per page, not per profile)."""
         score = 0
         if any(host == h or host.endswith("." + h) for h in self.hosts):
             score += 3
-        low = fingerprint_text.lower()
-        score += 2 * sum(1 for g in self.generator if f"{g.lower()}" in low)
+        score += 2 * sum(1 for g in self.generator if g.lower() in low)
         score += sum(1 for m in self.markers if m.lower() in low)
         return score
 
@@ -138,8 +137,9 @@ def load_profiles(directory: str | None = None) -> dict[str, Profile]:
 def detect(url: str, fingerprint_text: str, profiles: dict[str, Profile]) -> Profile | None:
     """The profile the page shows most fingerprints of (at least two), or None."""
     best, best_score = None, 1
+    host, low = (urlsplit(url).hostname or "").lower(), fingerprint_text.lower()
     for profile in profiles.values():
-        score = profile.score(url, fingerprint_text)
+        score = profile.score(host, low)
         if score > best_score:
             best, best_score = profile, score
     return best

@@ -217,7 +217,7 @@ def read_page(
     # one thing is shown: a heading says what <title> says, or the page's one <h1> names it
     signals.named = title is not None and (
         title.how.endswith("（与<title>一致）")
-        or (title.how.startswith("h1") and len(page.selector.xpath("//h1")) == 1)
+        or (title.how.startswith("h1") and len(page.nodes("//h1")) == 1)
     )
     facts = signals.describe()
     if title is None:

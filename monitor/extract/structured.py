@@ -104,12 +104,12 @@ def _product(node: dict) -> Product | None:
 
 def _jsonld(page: Page, out: Structured) -> None:
     extractor = JsonLdExtractor()
-    for node in page.xpath("//script[@type='application/ld+json']"):
-        if len(node.root.text or "") > MAX_SCRIPT:
+    for node in page.nodes("//script[@type='application/ld+json']"):
+        if len(node.text or "") > MAX_SCRIPT:
             out.errors.append("jsonld_too_large")
             continue
         try:
-            items = extractor.extract_items(node.root)  # this one script
+            items = extractor.extract_items(node)  # this one script
         except RecursionError:
             out.errors.append("jsonld_too_deep")
             continue
@@ -153,6 +153,8 @@ def _microdata_product(item: dict) -> Product | None:
 
 
 def _microdata(page: Page, out: Structured) -> None:
+    if not page.has("//*[@itemscope]"):
+        return  # no microdata here: spare the extractor's walk of the tree
     items = MicrodataExtractor().extract_items(page.root, page.base_url)
     for top in items:
         for obj, _depth in walk(top):
@@ -163,6 +165,8 @@ def _microdata(page: Page, out: Structured) -> None:
 
 
 def _opengraph(page: Page, out: Structured) -> None:
+    if not page.has("//meta[starts-with(@property,'og:')]"):
+        return  # no OpenGraph product here
     for item in OpenGraphExtractor().extract_items(page.root):
         props = {}
         for key, value in item.get("properties") or []:
@@ -178,7 +182,7 @@ def _opengraph(page: Page, out: Structured) -> None:
 
 
 def _rdfa(page: Page, out: Structured) -> None:
-    if page.source is None or not page.xpath("//body//*[@typeof]"):
+    if page.source is None or not page.has("//body//*[@typeof]"):
         return  # no RDFa here: spare the second parse
     from extruct.rdfa import RDFaExtractor
     from extruct.utils import parse_xmldom_html
