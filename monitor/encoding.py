@@ -10,6 +10,7 @@ ones (GB2312 level 1 or Big5 level 1): a wrong guess yields rare characters.
 from __future__ import annotations
 
 import codecs
+import re
 from functools import lru_cache
 
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
@@ -27,6 +28,9 @@ WIDER = {
 CANDIDATES = ("utf-8", "gb18030", "big5hkscs")
 # Han characters a rival reading must show before it overrules a single-byte declaration
 MIN_HAN = 8
+# how much more common a rival reading's Han characters must be to overrule the declaration
+MARGIN = 0.15
+_HAN = re.compile("[\u3400-\u9fff]")
 
 
 def canonical(name: str | None) -> str | None:
@@ -58,7 +62,7 @@ def common_han() -> frozenset[str]:
 
 
 def _score(text: str) -> float:
-    han = [c for c in text if "\u3400" <= c <= "\u9fff"]
+    han = _HAN.findall(text)
     if not han:
         return 0.5
     common = common_han()
@@ -76,7 +80,11 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
     """The encoding to decode ``body`` with (never raises)."""
     sample = body[:200_000]
     declared = canonical(declared)
+    if declared in (None, "utf-8") and sample.isascii():
+        return "utf-8"  # every candidate reads ASCII alike
     declared_text = _decodes(sample, declared) if declared else None
+    if declared == "utf-8" and declared_text is not None and _score(declared_text) > 1 - MARGIN:
+        return declared  # most pages: no rival can read it MARGIN better (scores are <= 1)
     best, best_score, best_han = None, -1.0, 0
     for enc in CANDIDATES:
         text = _decodes(sample, enc)
@@ -85,7 +93,7 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
         score = _score(text) + (0.01 if enc == "utf-8" else 0)  # valid UTF-8 is rarely an accident
         if score > best_score:
             best, best_score = enc, score
-            best_han = sum("\u3400" <= c <= "\u9fff" for c in text)
+            best_han = len(_HAN.findall(text))
     if declared_text is not None and declared not in CANDIDATES:
         # A charset we have no rival for (shift_jis, euc-kr) is kept. A single-byte charset (iso-8859-1, Tomcat's default; windows-1252) decodes any bytes:
         # it is kept for a Latin page, not for bytes that read as common Chinese in a rival.
@@ -94,7 +102,7 @@ def choose_encoding(body: bytes, declared: str | None) -> str:
             return best
         return declared
     declared_score = _score(declared_text) if declared_text is not None else -1.0
-    if declared_text is not None and declared_score >= best_score - 0.15:
+    if declared_text is not None and declared_score >= best_score - MARGIN:
         return declared  # the declaration holds unless another reading is clearly better
     if best is not None:
         return best
