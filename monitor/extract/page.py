@@ -74,7 +74,10 @@ class Page:
         self.source = source  # the decoded HTML, when known (needed to re-read deep markup)
         self.selector = selector
         self.flattened = False
-        if source is not None and _too_deep(selector.root):
+        # a page with too few tags cannot nest that deep (a tag may imply two more elements:
+        # <td> its <tbody> and <tr>): no walk of its tree
+        deep = source is not None and 3 * source.count("<") >= MARKUP_DEPTH
+        if deep and _too_deep(selector.root):
             flat = _selector(_CONTAINERS.sub(" ", source))
             if flat is not None:
                 self.selector, self.flattened = flat, True
