@@ -314,7 +314,7 @@ class Records:
                 if kind == "listing":
                     results[k] = self.save_listing(**values, session=s)
                 elif kind == "removed":
-                    results[k] = self._mark_removed(s, **values)
+                    results[k] = self.mark_removed(**values, session=s)
                 else:
                     raise ValueError(f"unknown write {kind!r}")
         return results
@@ -474,57 +474,33 @@ class Records:
         run_id: int | None = None,
         note: str | None = None,
         timestamp_status: str = "none",
+        session: Session | None = None,
     ) -> int | None:
-        """A flagged listing that is gone (404/410, or no longer in its shop): its lead becomes removed."""
-        with self.sessions.begin() as s:
-            return self._mark_removed(
+        """A flagged listing that is gone (404/410, or no longer in its shop): its lead becomes
+        removed. Returns the lead's id, or None when there was nothing to mark. In ``session``'s
+        transaction when given (a batch, :meth:`write_batch`), else in one of its own."""
+        with self._transaction(session) as s:
+            listing = s.scalar(select(Listing).where(Listing.url == url))
+            if listing is None:
+                return None
+            if status is not None:
+                listing.http_status = status
+            lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
+            if lead is None or lead.status in REVIEWED + ("removed",):
+                return None
+            self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
+            lead.status, lead.updated_at = "removed", utcnow()
+            self._add_evidence(
                 s,
-                url=url,
-                status=status,
-                seen_at=seen_at,
-                manifest_path=manifest_path,
-                manifest_sha256=manifest_sha256,
-                previous_sha256=previous_sha256,
-                run_id=run_id,
-                note=note,
-                timestamp_status=timestamp_status,
+                lead,
+                manifest_path,
+                manifest_sha256,
+                previous_sha256,
+                run_id,
+                seen_at,
+                timestamp_status,
             )
-
-    def _mark_removed(
-        self,
-        s: Session,
-        *,
-        url: str,
-        status: int | None,
-        seen_at: datetime,
-        manifest_path: str | None = None,
-        manifest_sha256: str | None = None,
-        previous_sha256: str | None = None,
-        run_id: int | None = None,
-        note: str | None = None,
-        timestamp_status: str = "none",
-    ) -> int | None:
-        listing = s.scalar(select(Listing).where(Listing.url == url))
-        if listing is None:
-            return None
-        if status is not None:
-            listing.http_status = status
-        lead = s.scalar(select(Lead).where(Lead.listing_id == listing.id))
-        if lead is None or lead.status in REVIEWED + ("removed",):
-            return None
-        self._event(s, lead, "removed", "system", note or f"商品页已下架（HTTP {status}）")
-        lead.status, lead.updated_at = "removed", utcnow()
-        self._add_evidence(
-            s,
-            lead,
-            manifest_path,
-            manifest_sha256,
-            previous_sha256,
-            run_id,
-            seen_at,
-            timestamp_status,
-        )
-        return lead.id
+            return lead.id
 
     def target_by_name(self, name: str) -> Target | None:
         with self.sessions() as s:
