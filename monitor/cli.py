@@ -9,6 +9,8 @@ line and problem, and exits 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import sys
 from pathlib import Path
@@ -669,8 +671,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_exit() -> None:
+    """Close the databases, then spare the interpreter's shutdown a garbage collection over every
+    object a crawl leaves (0.2 s a run): they are freed with the process. Files and connections
+    are closed by their owners, not by the collector."""
+    db = sys.modules.get("monitor.store.db")  # not imported: no database was opened
+    if db is not None:
+        db.dispose_engines()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    atexit.register(_at_exit)
     try:
         return args.func(args)
     except UserInputError as exc:

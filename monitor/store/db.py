@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from monitor.errors import DatabaseUnavailable
 __all__ = [
     "DatabaseUnavailable",
     "check_database",
+    "dispose_engines",
     "engine_for",
     "init_db",
     "require_database",
@@ -85,9 +87,26 @@ def require_database(url: str) -> None:
             )
 
 
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine the process has open
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of the process: SQLite folds its write-ahead log back into
+    the database file when the last one closes (done by hand where a command exits without
+    waiting for the garbage collector, see monitor.cli)."""
+    for engine in list(_engines):
+        engine.dispose()
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """One engine per database URL in a process."""
+    engine = _new_engine(url)
+    _engines.add(engine)
+    return engine
+
+
+def _new_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
