@@ -35,8 +35,8 @@ def tree_of(ref: str, into: Path) -> Path:
 
 
 def monitor(tree: Path, folder: Path, *args: str) -> tuple[list[str], dict]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    return [sys.executable, "-m", "monitor.cli", "--config", str(folder / "config.yaml"), *args], env
+    command = [sys.executable, "-m", "monitor.cli", "--config", str(folder / "config.yaml")]
+    return [*command, *args], {**os.environ, "PYTHONPATH": str(tree)}
 
 
 def prepare(world: World, tree: Path, folder: Path) -> None:

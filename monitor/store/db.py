@@ -145,13 +145,21 @@ def init_db(url: str) -> str:
     A database already at the newest revision is left as it is without importing Alembic
     (a tenth of a second every crawl starts with)."""
     check_database(url)
-    head = schema_head()
-    if head is not None and current_revision(url) == head:
-        return head
-    from alembic import command
+    if not schema_is_current(url):
+        from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url), "head")
     return current_revision(url)
+
+
+def schema_is_current(url: str) -> bool:
+    """Whether the database is at the newest revision of the migrations."""
+    head = schema_head()
+    if head is None:
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    return current_revision(url) == head
 
 
 def current_revision(url: str) -> str | None:
@@ -174,7 +182,7 @@ _REVISION = re.compile(
 def schema_head() -> str | None:
     """The newest revision of the migrations, read from their files: the one no other file
     names as its down_revision. None when the files do not say it plainly (a merge or a branch
-    point, whose down_revision is a tuple): then init_db leaves it to Alembic."""
+    point, whose down_revision is a tuple): then Alembic is asked."""
     revisions, parents = set(), set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         found = {bool(m[1]): m[2] for m in _REVISION.finditer(path.read_text(encoding="utf-8"))}
@@ -184,12 +192,3 @@ def schema_head() -> str | None:
         parents.add(found[True])
     heads = revisions - parents
     return heads.pop() if len(heads) == 1 else None
-
-
-def schema_is_current(url: str) -> bool:
-    head = schema_head()
-    if head is None:
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    return current_revision(url) == head
