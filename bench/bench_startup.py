@@ -2,8 +2,8 @@
 and shutdown: imports, the schema check, the reactor, the last batched write, closing the log.
 Prints, for this tree and a baseline commit measured in the same session (interleaved, median of
 ``--repeat``): wall and CPU seconds of `monitor --help`, of a first `monitor nightly` over
-``--shops`` shops (10 listings each), of its unchanged re-run, and of a bare `scrapy runspider`
-of the same world (what Scrapy itself costs).
+``--shops`` shops (10 listings each), of its unchanged re-run, of a one-off `monitor crawl` of
+one of them, and of a bare `scrapy runspider` of the same world (what Scrapy itself costs).
 
     .venv/bin/python bench/bench_startup.py [--baseline REF] [--shops 20] [--repeat 3]
 """
@@ -94,6 +94,8 @@ def main() -> int:
                     prepare(world, tree, folder)
                     for step in ("nightly", "re-run"):
                         figures.setdefault((label, step), []).append(run(tree, folder, "nightly"))
+                    one = run(tree, folder, "crawl", "--target", "shop0")
+                    figures.setdefault((label, "crawl 1"), []).append(one)
         finally:
             world.stop()
     print(f"{a.shops} shops x 10 listings, median of {a.repeat}; baseline = {a.baseline}")
