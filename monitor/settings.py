@@ -5,6 +5,8 @@ the crawler's settings by monitor.addon (the runner for `monitor crawl`/`nightly
 for plain `scrapy crawl site -a url=URL`): one source, so both crawl alike. `-s` still overrides.
 """
 
+from scrapy.settings import default_settings
+
 BOT_NAME = "monitor"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
@@ -51,10 +53,19 @@ ITEM_PIPELINES = {
 DOWNLOAD_HANDLERS = {"ftp": None, "s3": None}
 
 ADDONS = {"monitor.addon.ConfigAddon": 0}
+# Scrapy's built-in extensions but its remote control and telnet console: a nightly crawler
+# opens no ports. Left out here, not set to None in EXTENSIONS, so they are not even imported
+# (Scrapy imports every key EXTENSIONS names; the remote control's aiohttp costs 0.1 s a run).
+_opens_a_port = (
+    "scrapy.extensions.remote_control.RemoteControl",
+    "scrapy.extensions.telnet.TelnetConsole",
+)
+EXTENSIONS_BASE = {
+    path: order
+    for path, order in default_settings.EXTENSIONS_BASE.items()
+    if path not in _opens_a_port
+}
 EXTENSIONS = {
-    # off by their settings; not even imported (the remote control's aiohttp costs 0.2 s a run)
-    "scrapy.extensions.remote_control.RemoteControl": None,
-    "scrapy.extensions.telnet.TelnetConsole": None,
     "monitor.stats.TargetStats": 0,
     "monitor.revisit.KnownListings": 0,  # what the database knows of the listings (revisit policy)
     # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read

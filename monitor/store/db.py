@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from monitor.errors import DatabaseUnavailable
 __all__ = [
     "DatabaseUnavailable",
     "check_database",
+    "dispose_engines",
     "engine_for",
     "init_db",
     "require_database",
@@ -21,6 +24,7 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version"  # where Alembic records the revision
 LOCK_WAIT = 5  # seconds a command waits, before it starts, for another process's write lock
 
 
@@ -83,9 +87,26 @@ def require_database(url: str) -> None:
             )
 
 
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine the process has open
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection of the process: SQLite folds its write-ahead log back into
+    the database file when the last one closes (done by hand where a command exits without
+    waiting for the garbage collector, see monitor.cli)."""
+    for engine in list(_engines):
+        engine.dispose()
+
+
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
     """One engine per database URL in a process."""
+    engine = _new_engine(url)
+    _engines.add(engine)
+    return engine
+
+
+def _new_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
@@ -119,20 +140,55 @@ def alembic_config(url: str):
 
 
 def init_db(url: str) -> str:
-    """Create or upgrade the database to the newest schema; safe to run again. Returns the revision."""
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
+    """Create or upgrade the database to the newest schema; safe to run again. Returns the revision.
 
+    A database already at the newest revision is left as it is without importing Alembic
+    (a tenth of a second every crawl starts with)."""
     check_database(url)
-    command.upgrade(alembic_config(url), "head")
-    with engine_for(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    if not schema_is_current(url):
+        from alembic import command
+
+        command.upgrade(alembic_config(url), "head")
+    return current_revision(url)
 
 
 def schema_is_current(url: str) -> bool:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
+    """Whether the database is at the newest revision of the migrations."""
+    head = schema_head()
+    if head is None:
+        from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+        head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    return current_revision(url) == head
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision the database is at (Alembic's version table); None if it has none."""
+    from sqlalchemy import inspect, text
+
     with engine_for(url).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+# `revision = "0002"`, `down_revision = "0001"` (or None) in a migration file
+_REVISION = re.compile(
+    r"""^(down_)?revision(?:\s*:[^=]+)?\s*=\s*(?:None|["']([^"']+)["'])\s*$""", re.M
+)
+
+
+@lru_cache(maxsize=1)
+def schema_head() -> str | None:
+    """The newest revision of the migrations, read from their files: the one no other file
+    names as its down_revision. None when the files do not say it plainly (a merge or a branch
+    point, whose down_revision is a tuple): then Alembic is asked."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = {bool(m[1]): m[2] for m in _REVISION.finditer(path.read_text(encoding="utf-8"))}
+        if not found.get(False) or True not in found:
+            return None
+        revisions.add(found[False])
+        parents.add(found[True])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
