@@ -11,10 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from extruct.jsonld import JsonLdExtractor
-from extruct.opengraph import OpenGraphExtractor
-from extruct.w3cmicrodata import MicrodataExtractor
-
 from monitor.extract.limits import MAX_CANDIDATES, MAX_JSON_DEPTH, MAX_JSON_NODES, MAX_SCRIPT
 from monitor.extract.page import Page, clean
 
@@ -103,8 +99,13 @@ def _product(node: dict) -> Product | None:
 
 
 def _jsonld(page: Page, out: Structured) -> None:
+    nodes = page.nodes("//script[@type='application/ld+json']")
+    if not nodes:
+        return  # extruct (0.2 s to import) is imported by the first page that declares any
+    from extruct.jsonld import JsonLdExtractor
+
     extractor = JsonLdExtractor()
-    for node in page.nodes("//script[@type='application/ld+json']"):
+    for node in nodes:
         if len(node.text or "") > MAX_SCRIPT:
             out.errors.append("jsonld_too_large")
             continue
@@ -155,6 +156,8 @@ def _microdata_product(item: dict) -> Product | None:
 def _microdata(page: Page, out: Structured) -> None:
     if not page.has("//*[@itemscope]"):
         return  # no microdata here: spare the extractor's walk of the tree
+    from extruct.w3cmicrodata import MicrodataExtractor
+
     items = MicrodataExtractor().extract_items(page.root, page.base_url)
     for top in items:
         for obj, _depth in walk(top):
@@ -167,6 +170,8 @@ def _microdata(page: Page, out: Structured) -> None:
 def _opengraph(page: Page, out: Structured) -> None:
     if not page.has("//meta[starts-with(@property,'og:')]"):
         return  # no OpenGraph product here
+    from extruct.opengraph import OpenGraphExtractor
+
     for item in OpenGraphExtractor().extract_items(page.root):
         props = {}
         for key, value in item.get("properties") or []:
