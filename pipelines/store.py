@@ -1,9 +1,9 @@
 """Write listings, leads and evidence rows; a listing seen again updates its lead.
 
 It also keeps, per target, the set of listing URLs seen in this crawl (fetched, unchanged, 304,
-or linked to and not due tonight: monitor.revisit.KnownListings): when a target's crawl was complete,
-an open lead whose listing was not seen any more has been taken out of the shop and becomes
-removed. Each result, once written, is marked done in the job state so a killed run does not
+or linked to and not due tonight: monitor.revisit.KnownListings): when a target's crawl was
+complete, an open lead whose listing was not seen any more has been taken out of the shop and
+becomes removed. Each result, once written, is marked done in the job state so a killed run does not
 fetch it again.
 
 Writes are batched, so they keep up with the crawl. Clean listings go 500 to a transaction.
@@ -529,8 +529,8 @@ class StorePipeline:
             logger.error("Revisit schedule not recorded: %s", exc)
         from monitor.revisit import KnownListings
 
-        not_due = KnownListings.of(self.crawler)
-        for target, urls in (not_due.seen() if not_due is not None else {}).items():
+        known = KnownListings.of(self.crawler)
+        for target, urls in (known.seen() if known is not None else {}).items():
             self.seen[target] |= urls  # links to listings not due tonight: in the shop still
         if self.counts.distributed:  # judged by the coordinator on every worker's sightings
             from monitor.distributed.removal import push_seen

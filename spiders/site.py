@@ -271,14 +271,14 @@ class SiteSpider(scrapy.Spider):
     def follow(self, response, urls, safe: bool = False):
         """Requests for the page's links that stay on its target and are no trap: off-site links
         and trap signatures are dropped here, at the cost of reading their URL. A link to a
-        listing not due tonight is recorded by monitor.revisit.KnownListings, not yielded as anything
-        (most of an unchanged night's links: no item for Scrapy's scraper to carry through the
-        spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
+        listing not due tonight is recorded by monitor.revisit.KnownListings, not yielded as
+        anything (most of an unchanged night's links: no item for Scrapy's scraper to carry
+        through the spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
         target = self.target_of(response)
         spec = self.targets[target]
         origins = self.origins(spec)
         counts = TargetStats.of(self.crawler)
-        not_due = KnownListings.of(self.crawler)
+        known = KnownListings.of(self.crawler)
         for url in urls:
             if origin(url) not in origins and urlsplit(url).hostname not in (
                 spec.allowed_hosts or ()
@@ -294,13 +294,13 @@ class SiteSpider(scrapy.Spider):
                 # a resumed crawl: stored, or requested again by start()
                 response.meta["links_known"] = True  # links all the same
                 continue
-            if not_due is not None:
-                known = url if safe else safe_url_string(url)  # as a Request would hold it
-                if not_due.take(known, target):  # a clean listing not due tonight: seen there
+            if known is not None:
+                as_requested = url if safe else safe_url_string(url)  # as a Request holds it
+                if known.take(as_requested, target):  # a clean listing not due tonight: seen
                     counts.inc(target, "monitor/not_due")
                     response.meta["links_known"] = True
                     continue
-                if not_due.already_taken(known):
+                if known.already_taken(as_requested):
                     response.meta["links_known"] = True
                     continue
             yield self.request(url, target)

@@ -25,11 +25,11 @@ class RevisitMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request, spider=None):
-        not_due = KnownListings.of(self.crawler)
+        known = KnownListings.of(self.crawler)
         if (
-            not_due is None
+            known is None
             or request.meta.get("start")
-            or not not_due.take(request.url, request.meta.get("target"))
+            or not known.take(request.url, request.meta.get("target"))
         ):
             return None  # once: a redirect or retry goes out
         return Response(request.url, status=304, request=request, flags=["not_due"])
