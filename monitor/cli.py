@@ -12,6 +12,7 @@ import argparse
 import atexit
 import gc
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -694,6 +695,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of the output has gone (`monitor targets list | head`): nothing to report;
+        # what is still buffered must not fail again when the interpreter flushes it at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as exc:
         if exc.filename is None:  # not a file or folder the user can fix: a real bug, shown whole
             raise

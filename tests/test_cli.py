@@ -112,3 +112,26 @@ def test_crawl_and_export_with_a_fresh_or_older_database(cli, shop, make_config,
     assert leads and f"exported {len(leads)} lead(s)" in exported.stdout
     run = json.loads(cli("runs", "show", "1", config=config).stdout)
     assert run["status"] == "ok" and run["stats"]["totals"]["pages"] > 0
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(make_config, tmp_path):
+    """`monitor targets list --format csv | head -1`: the reader closes the pipe after one line;
+    the command stops without a traceback."""
+    import subprocess
+    import sys
+
+    rows = "".join(f"店铺{i},http://shop{i}.example.cn/\n" for i in range(5000))
+    (tmp_path / "shops.csv").write_text("name,url\n" + rows, encoding="utf-8")
+    config = make_config()
+    base = [sys.executable, "-m", "monitor.cli", "--config", str(config)]
+    subprocess.run(base + ["targets", "import", str(tmp_path / "shops.csv")], check=True)
+    listing = subprocess.Popen(
+        base + ["targets", "list", "--format", "csv"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert listing.stdout.readline()  # the first line, then the reader goes away
+    listing.stdout.close()
+    err = listing.stderr.read().decode()
+    assert listing.wait(60) != 0
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
