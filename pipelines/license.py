@@ -106,12 +106,18 @@ class LicensePipeline:
             push_findings(self.settings, self.findings)
             self.findings.clear()
             return
+        findings, self.findings = self.findings, {}
+        self.judge_all(findings)
+
+    def judge_all(self, findings: dict[str, Findings]) -> None:
+        """Judge every target whose crawl completed and whose start page was seen (a partial
+        crawl proves nothing about what the site shows), BATCH targets at a time. A distributed
+        run's coordinator calls it with every worker's findings merged."""
         judged = {
             target: found
-            for target, found in self.findings.items()
+            for target, found in findings.items()
             if found.start is not None and self.stats.complete(target)
-        }  # a partial crawl proves nothing about what the site shows
-        self.findings.clear()
+        }
         targets = list(judged)
         for i in range(0, len(targets), BATCH):
             self.judge_batch({t: judged[t] for t in targets[i : i + BATCH]})
@@ -149,10 +155,6 @@ class LicensePipeline:
             logger.error("Entity archive not recorded: %s", exc)
             for target in judged_ok:
                 self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
-
-    def judge(self, target: str, found: Findings) -> None:
-        """One target's findings (a distributed run's coordinator judges target by target)."""
-        self.judge_batch({target: found})
 
     def _judge(self, target: str, found: Findings, known, archived: dict, leads: dict):
         """File, update or rectify the target's licence leads; returns its entity archive row

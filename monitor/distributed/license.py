@@ -3,18 +3,16 @@
 A licence judgement needs all of a target's pages (the licence may be shown on any one of them),
 and a worker sees only some: each worker pushes its findings per target to the run's list, and
 the coordinator merges them and judges each completely crawled target with the ordinary
-LicensePipeline.judge (one entity record and one lead per target and problem, as in one process).
+LicensePipeline.judge_all, as one process does: 500 targets per set of queries, one entity
+record and one lead per target and problem.
 """
 
 from __future__ import annotations
 
-import logging
 import pickle
 
 from monitor.distributed.keys import RunKeys
 from monitor.distributed.scheduler import run_keys
-
-logger = logging.getLogger(__name__)
 
 
 def license_key(keys: RunKeys) -> str:
@@ -62,11 +60,4 @@ def judge_all(config, records, server, keys: RunKeys, stats) -> None:
 
     pipeline_cls = load_object("pipelines.license.LicensePipeline")
     pipeline = pipeline_cls(records, EvidenceStore(config.evidence_dir), stats, keys.run_id)
-    for target, found in merged_findings(server, keys).items():
-        if found.start is None or not stats.complete(target):
-            continue
-        try:
-            pipeline.judge(target, found)
-        except Exception as exc:  # noqa: BLE001 - one target's failure must not lose the run
-            logger.error("Licence findings of %s not recorded: %s", target, exc)
-            stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
+    pipeline.judge_all(merged_findings(server, keys))
