@@ -25,6 +25,7 @@ from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import timestamp_now
 from monitor.items import LicensePage
 from monitor.stats import TargetStats
+from monitor.store.models import EntityRecord
 from monitor.store.records import REVIEWED, content_hash
 
 logger = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class LicensePipeline:
             # sorted: the same pages in another crawl order are the same observation
             "pages": sorted({p.url for p in self.pages})[:20],
         }
+        row = EntityRecord.as_stored(row)
         last = archived.get(target_id)
         if last is not None and all(
             getattr(last, key) == value for key, value in row.items() if key != "run_id"

@@ -80,6 +80,9 @@ def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
         "none": "欢迎光临",
         "badsum": "统一社会信用代码：91350100M000100Y44 闽ICP备2023012345号",
         "ok": f"经营者：福州某某商贸有限公司 统一社会信用代码：{VALID} 闽ICP备2023012345号-1",
+        # a bidi override in what the site shows: stored without it, and the same every night
+        "ok_rlo": f"经营者：福州某某商贸有限公司 统一社会信用代码：{VALID} 闽ICP备2023012345号-1"
+        " 地址：福州市\u202e鼓楼区某某路1号",
     }
     servers = {}
     try:
@@ -100,7 +103,7 @@ def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
         assert events(db) == 0  # the shop without a licence is not removed and reopened nightly
         # the entity archive: one row per thing a site showed, marked seen by the latest run
         assert archive(db) == {
-            name: [("missing" if name == "none" else "ok" if name == "ok" else "invalid", 3)]
+            name: [("missing" if name == "none" else "invalid" if name == "badsum" else "ok", 3)]
             for name in footers
         }
         licence_site(tmp_path / "none", footers["ok"])  # the shop fixes its footer
@@ -108,6 +111,7 @@ def test_rerun_over_unchanged_shops_with_licence_problems_keeps_one_lead_each(
         assert licence_leads(db)["none"] == [("missing", "rectified")]
         assert archive(db)["none"] == [("missing", 3), ("ok", 4)]
         assert archive(db)["badsum"] == [("invalid", 4)]
+        assert archive(db)["ok_rlo"] == [("ok", 4)]
         assert cli("evidence", "verify", config=config).returncode == 0
     finally:
         for s in servers.values():

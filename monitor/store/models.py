@@ -78,7 +78,17 @@ class Clipped(TypeDecorator):
 
 
 class Base(DeclarativeBase):
-    pass
+    @classmethod
+    def as_stored(cls, values: dict) -> dict:
+        """``values`` as this table's columns store them (control characters dropped, bounded
+        text cut): a new observation compared with a stored row must be compared in that form,
+        or a value the column changes never equals itself and is written again every night."""
+        out = dict(values)
+        for key, value in values.items():
+            column = cls.__table__.columns.get(key)
+            if column is not None and isinstance(column.type, (Clipped, CleanText)):
+                out[key] = column.type.process_bind_param(value, None)
+        return out
 
 
 class Target(Base):
