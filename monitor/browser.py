@@ -181,6 +181,11 @@ class Browser:
             return []
         return [x.context for x in self._shared.leases_of(self) if x.context is not None]
 
+    def pages(self) -> list:
+        """The pages this browser's captures (or their popups) hold open; not the contexts'
+        blank keepers (see :meth:`_new_context`)."""
+        return [p for c in self.contexts() for p in c.pages if p is not self._keepers.get(c)]
+
     async def _new_context(self, lane, name: str):
         """A context on ``lane``: the lane's proxy, and a route handler that aborts other
         origins early (the closed network is not probed).
