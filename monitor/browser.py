@@ -9,8 +9,14 @@ included) and captures of other shops in flight are out of reach; a route handle
 origins early as well, so the closed network is not probed. A capture whose page ends up on
 another origin keeps no DOM or screenshot: the evidence is the target's page or none. A capture
 that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
-``max_pages`` pages are open at once in the process. Pages are always closed and contexts
-recycled, so memory stays flat.
+``max_pages`` pages are open at once in the process. A capture's page is always closed; the
+contexts (at most one per capture in flight, each with one blank page kept open) are handed
+from shop to shop and recycled, so memory stays flat.
+
+Cost: a night captures one listing in ten shops or so, each on its own origin. A context
+created for each capture, whose only page was closed after it, cost Chromium ~0.8 CPU s per
+capture here (a fresh renderer, network context and storage each time); a context handed over
+between shops and kept with a page open costs ~0.3 (bench/bench_shots.py prints both).
 """
 
 from __future__ import annotations
@@ -145,10 +151,10 @@ class Browser:
     listing's own origin (or the ``origins`` given: its target's), never the origins of other
     captures in flight, so concurrent captures of two shops cannot reach each other. Contexts
     are kept in slots, one capture at a time each: an idle context whose lane admits another
-    target is handed over to the next one (its lane re-admits, its connections are cut, its
-    cookies cleared) instead of a new context being created for every shop, which cost Chromium
-    about as much CPU as the capture itself; a context is recycled every ``RECYCLE`` pages. The
-    process's page slots bound the pages open at once, shared with the crawl's rendering."""
+    target is handed over to the next one (its other pages closed, its lane re-admits and cuts
+    its connections, its cookies cleared) instead of a new context being created for every
+    shop; a context is recycled every ``RECYCLE`` pages. The process's page slots bound the
+    pages open at once, shared with the crawl's rendering, and so the slots."""
 
     RECYCLE = 100  # pages per browser context before a fresh one takes over
 
