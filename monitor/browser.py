@@ -9,13 +9,20 @@ included) and captures of other shops in flight are out of reach; a route handle
 origins early as well, so the closed network is not probed. A capture whose page ends up on
 another origin keeps no DOM or screenshot: the evidence is the target's page or none. A capture
 that hangs or crashes the renderer is abandoned after ``timeout`` seconds, and at most
-``max_pages`` pages are open at once in the process. Pages are always closed and contexts
-recycled, so memory stays flat.
+``max_pages`` pages are open at once in the process. A capture's page is always closed; the
+contexts (at most one per capture in flight, each with one blank page kept open) are handed
+from shop to shop and recycled, so memory stays flat.
+
+Cost: a night captures one listing in ten shops or so, each on its own origin. A context
+created for each capture, whose only page was closed after it, cost Chromium ~0.8 CPU s per
+capture here (a fresh renderer, network context and storage each time); a context handed over
+between shops and kept with a page open costs ~0.3 (bench/bench_shots.py prints both).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import os
@@ -142,9 +149,12 @@ class Browser:
 
     Each capture renders in a context bound to a lane of the containment proxy that admits the
     listing's own origin (or the ``origins`` given: its target's), never the origins of other
-    captures in flight, so concurrent captures of two shops cannot reach each other. A shop's
-    captures reuse its context (recycled every ``RECYCLE`` pages); the process's page slots
-    bound the pages open at once, shared with the crawl's rendering."""
+    captures in flight, so concurrent captures of two shops cannot reach each other. Contexts
+    are kept in slots, one capture at a time each: an idle context whose lane admits another
+    target is handed over to the next one (its other pages closed, its lane re-admits and cuts
+    its connections, its cookies cleared) instead of a new context being created for every
+    shop; a context is recycled every ``RECYCLE`` pages. The process's page slots bound the
+    pages open at once, shared with the crawl's rendering, and so the slots."""
 
     RECYCLE = 100  # pages per browser context before a fresh one takes over
 
@@ -156,7 +166,12 @@ class Browser:
         self.timeout = timeout
         self.settle = settle
         self.refusals: Counter = Counter()  # requests its pages tried off their target
+        self.handovers = 0  # contexts given from one target to another
         self._shared: SharedChromium | None = None
+        self._slots: dict[int, bool] = {}  # context slots, least recently used first
+        self._busy: set[int] = set()
+        self._keepers: dict = {}  # context -> its blank page (see _new_context)
+        self._slot_numbers = itertools.count(1)
 
     def _chromium(self) -> SharedChromium:
         if self._shared is None or self._shared.closed:
@@ -172,9 +187,19 @@ class Browser:
             return []
         return [x.context for x in self._shared.leases_of(self) if x.context is not None]
 
+    def pages(self) -> list:
+        """The pages this browser's captures (or their popups) hold open; not the contexts'
+        blank keepers (see :meth:`_new_context`)."""
+        return [p for c in self.contexts() for p in c.pages if p is not self._keepers.get(c)]
+
     async def _new_context(self, lane, name: str):
         """A context on ``lane``: the lane's proxy, and a route handler that aborts other
-        origins early (the closed network is not probed)."""
+        origins early (the closed network is not probed).
+
+        It keeps one blank page open for its whole life (its *keeper*): while a context has a
+        page, Chromium keeps what it set up for it, and a capture's page opens and renders at
+        about half the CPU it costs in a context whose last page closed (measured in
+        bench/bench_shots.py). The keeper never navigates and runs no script."""
         browser = await self._shared.launch(launch_options(self.executable))
         context = await browser.new_context(
             **contained_context_kwargs({"viewport": dict(VIEWPORT), "locale": "zh-CN"}, lane.url)
@@ -186,6 +211,8 @@ class Browser:
             await (r.abort() if guard(r.request) else r.continue_())
 
         await context.route("**/*", route)
+        self._keepers[context] = await context.new_page()
+        context.on("close", lambda c: self._keepers.pop(c, None))
         return context
 
     async def capture(
@@ -201,14 +228,15 @@ class Browser:
         await shared.acquire_page()
         holder: list = []
         lease = None
+        slot = self._take_slot(origins)
         try:
-            key = ("evidence", frozenset(origins.items()))
             try:
                 lease = await shared.lease(
-                    self, key, origins, self._new_context, self.refusals, "evidence"
+                    self, ("evidence", slot), origins, self._new_context, self.refusals, "evidence"
                 )
                 return await asyncio.wait_for(
-                    self._render(lease.context, url, screenshot, holder), self.timeout
+                    self._hand_over_and_render(lease, origins, url, screenshot, holder),
+                    self.timeout,
                 )
             except asyncio.TimeoutError:
                 raise CaptureError(f"render timed out after {self.timeout:g}s") from None
@@ -226,7 +254,53 @@ class Browser:
                     pass
             if lease is not None:
                 shared.unlease(lease)
+            self._busy.discard(slot)
             shared.release_page()
+
+    def _take_slot(self, origins: dict[tuple, bool]) -> int:
+        """A context slot no capture in flight uses: one whose lane already admits exactly
+        ``origins`` if there is one (no hand-over needed), else the idle one used longest ago,
+        else a new one. Captures in flight never share a slot, so never a context or a lane."""
+        idle = [n for n in self._slots if n not in self._busy]
+        for n in idle:
+            lease = self._slot_lease(n)
+            if lease is not None and lease.lane.admits_only(origins):
+                break
+        else:
+            n = idle[0] if idle else next(self._slot_numbers)
+        self._slots.pop(n, None)
+        self._slots[n] = True  # most recently used last
+        self._busy.add(n)
+        return n
+
+    def _slot_lease(self, n: int):
+        if self._shared is None:
+            return None
+        found = [x for x in self._shared.leases_of(self) if x.key == (id(self), ("evidence", n))]
+        return found[0] if found and not found[0].closed else None
+
+    async def _hand_over_and_render(
+        self, lease, origins: dict[tuple, bool], url: str, screenshot: bool, holder: list
+    ) -> Capture:
+        """Render in ``lease``'s context; first hand it over to this capture's target when its
+        lane admits another target's origins (see :meth:`_hand_over`)."""
+        if not lease.lane.admits_only(origins):
+            await self._hand_over(lease, origins)
+        return await self._render(lease.context, url, screenshot, holder)
+
+    async def _hand_over(self, lease, origins: dict[tuple, bool]) -> None:
+        """Give an idle context of another target to this one: its pages (a popup left behind)
+        are closed, its lane admits this target's origins only and cut every connection it
+        served (a kept-alive tunnel to the last target cannot be ridden), and its cookies are
+        cleared. Creating a context costs Chromium about as much as the capture itself; the
+        route guard reads the lane's origins, so it follows the hand-over too."""
+        keeper = self._keepers.get(lease.context)
+        for page in list(lease.context.pages):
+            if page is not keeper or page.url != "about:blank":
+                await page.close()
+        lease.lane.hand_over(origins)
+        await lease.context.clear_cookies()
+        self.handovers += 1
 
     async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
         page = await context.new_page()

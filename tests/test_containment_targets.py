@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -345,9 +346,10 @@ def test_a_night_where_nothing_is_rendered_starts_no_chromium_and_no_driver(
 
 
 @needs_chromium
-def test_evidence_contexts_are_bounded_and_recycled(shop):
-    """More shops than the browser keeps contexts for: the idle ones are closed (least recently
-    used first); a context that served its share of pages is replaced."""
+def test_evidence_contexts_are_handed_over_between_shops_and_recycled(shop):
+    """More shops than captures in flight: an idle context is handed over to the next shop
+    instead of a context being created per shop, so at most ``max_pages`` are open; a context
+    that served its share of pages is replaced."""
     servers = [shop("xinyuan") for _ in range(6)]
 
     async def run():
@@ -355,18 +357,119 @@ def test_evidence_contexts_are_bounded_and_recycled(shop):
         browser.RECYCLE = 2
         most = 0
         try:
-            for s in servers:  # six origins, six lanes: at most max(4, 2 x max_pages) contexts
-                await browser.capture(s.url, screenshot=False)
+            doms = []
+            for s in servers:  # six origins, one page at a time: one context, handed over
+                doms.append((await browser.capture(s.url, screenshot=False)).dom)
                 most = max(most, len(browser._shared.browser.contexts))
-            opened = browser._shared.contexts_opened
+            opened, handed = browser._shared.contexts_opened, browser.handovers
             for _ in range(3):  # one origin again and again: a fresh context every 2 pages
                 await browser.capture(servers[0].url, screenshot=False)
             shared = browser._shared
-            return most, opened, shared.contexts_opened - opened, shared.launches
+            return (
+                doms,
+                most,
+                opened,
+                handed,
+                shared.contexts_opened - opened,
+                browser.handovers - handed,
+                shared.launches,
+            )
         finally:
             await browser.close()
 
-    most, opened, reopened, launches = asyncio.run(run())
-    assert (most, opened, launches) == (4, 6, 1)
-    # the first shop's context was the least recently used: closed; then recycled after 2 pages
-    assert reopened == 2
+    doms, most, opened, handed, reopened, handed_again, launches = asyncio.run(run())
+    assert len(doms) == 6 and all("<body" in d and len(d) > 500 for d in doms), doms[0][:300]
+    # six shops on one context at a time: created for the 1st, 3rd and 5th (recycled after two
+    # pages), handed over for the 2nd, 4th and 6th
+    assert (most, opened, handed, launches) == (1, 3, 3, 1)
+    # the same shop again: no hand-over, and a fresh context every 2 pages
+    assert (reopened, handed_again) == (2, 0)
+
+
+@needs_chromium
+def test_a_context_handed_over_from_one_shop_to_the_other_cannot_reach_the_first(two_shops):
+    """One page at a time, so shop 乙's capture gets the context shop 甲's just used (and the
+    other way round): each page's traps still reach nothing of the other shop."""
+    a, b = two_shops
+
+    async def capture_in_turn():
+        browser = Browser(find_chromium(), max_pages=1, timeout=20, settle=1)
+        try:
+            caps = []
+            for shop in (a, b, a, b):
+                caps.append(await browser.capture(shop.url + "item/1.html"))
+            await asyncio.sleep(1.5)  # popups, late requests
+            return caps, browser.handovers, len(browser.contexts()), dict(browser.refusals)
+        finally:
+            await browser.close()
+
+    caps, handovers, contexts, refusals = asyncio.run(capture_in_turn())
+    time.sleep(0.5)
+    assert a.trap_hits == [] and b.trap_hits == [], (a.trap_hits, b.trap_hits)
+    assert (handovers, contexts) == (3, 1)
+    assert ["甲店" in c.dom for c in caps] == [True, False, True, False]
+    assert ["乙店" in c.dom for c in caps] == [False, True, False, True]
+    assert all(c.png for c in caps)
+    assert a.ran() == 2 and b.ran() == 2  # each page ran its traps
+    assert refusals.get("off_target", 0) >= 8 and refusals.get("connect_off_target", 0) >= 2
+
+
+def test_a_lane_handed_over_cuts_its_open_tunnels_and_refuses_the_old_origin():
+    """A tunnel Chromium kept open to the last target (an idle keep-alive socket, a WebSocket)
+    is cut when its lane is handed over, and the old origin is refused from then on."""
+    from monitor.containment.proxy import OriginProxy
+
+    def echo_server():
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                threading.Thread(target=echo, args=(conn,), daemon=True).start()
+
+        def echo(conn):
+            with conn:
+                while data := conn.recv(100):
+                    conn.sendall(data)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return server, server.getsockname()[1]
+
+    old, old_port = echo_server()
+    new, new_port = echo_server()
+    proxy = OriginProxy().start()
+
+    def connect(lane, port):
+        s = socket.create_connection(("127.0.0.1", lane.port), timeout=10)
+        s.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode())
+        return s, s.recv(100)
+
+    try:
+        lane = proxy.open_lane({("https", "127.0.0.1", old_port): True})
+        tunnel, answer = connect(lane, old_port)
+        assert answer.startswith(b"HTTP/1.1 200")
+        tunnel.sendall(b"ping")
+        assert tunnel.recv(100) == b"ping"  # the tunnel is open and kept
+        lane.hand_over({("https", "127.0.0.1", new_port): True})
+        try:
+            cut = tunnel.recv(100) == b""
+        except ConnectionError:
+            cut = True
+        tunnel.close()
+        assert cut
+        refused, answer = connect(lane, old_port)
+        refused.close()
+        assert answer.startswith(b"HTTP/1.1 403")
+        admitted, answer = connect(lane, new_port)
+        admitted.close()
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert lane.admits_only({("https", "127.0.0.1", new_port): True})
+    finally:
+        proxy.stop()
+        old.close()
+        new.close()

@@ -316,7 +316,7 @@ def test_evidence_browser_renders_hostile_pages_without_a_single_hit_elsewhere(w
                     outcomes[page] = (await browser.capture(target.url + page)).dom
                 except CaptureError as exc:
                     outcomes[page] = str(exc)
-            popups_left = sum(len(c.pages) for c in browser.contexts())  # window.open()s, closed
+            popups_left = len(browser.pages())  # window.open()s, closed
             assert popups_left == 0
             return cap, outcomes, dict(browser.refusals)
         finally:

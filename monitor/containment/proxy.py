@@ -93,6 +93,7 @@ class Lane:
         self.refusals: Counter = refusals if refusals is not None else Counter()
         self.port: int | None = None
         self._server = None
+        self._writers: set[asyncio.StreamWriter] = set()  # connections it serves (proxy thread)
         for origin, private_ok in (origins or {}).items():
             self.admit(origin, private_ok)
 
@@ -117,6 +118,28 @@ class Lane:
 
     def private_ok(self, origin: Origin) -> bool:
         return self._private_ok.get(origin, False)
+
+    def admits_only(self, origins: dict[Origin, bool]) -> bool:
+        """Whether the lane admits exactly ``origins``, each as private or not alike."""
+        wanted = {normal_origin(*o): bool(p) for o, p in origins.items()}
+        return wanted == {o: self._private_ok.get(o, False) for o in self.origins}
+
+    def hand_over(self, origins: dict[Origin, bool]) -> None:
+        """Admit ``origins`` instead of what the lane admitted, and drop every connection it
+        still serves, before returning.
+
+        For a browser context that renders another target once the pages of the last one are
+        closed (a context is far cheaper to reuse than to create): the old target's origins are
+        refused from now on, and a tunnel Chromium kept open to one of them (an idle keep-alive
+        socket, a WebSocket) is cut, so the next target's page cannot ride it; the next
+        connection is checked against the new origins. Swapping the admitted origins in place
+        only ever refuses more in between (a request checked meanwhile sees fewer origins)."""
+        self.origins.clear()
+        self._private_ok.clear()
+        self._admitted.clear()
+        for origin, private_ok in origins.items():
+            self.admit(origin, private_ok)
+        self.proxy.drop_connections(self)
 
     @property
     def url(self) -> str:
@@ -178,6 +201,19 @@ class OriginProxy:
         future.result(10)
         self.lanes.add(lane)
         return lane
+
+    def drop_connections(self, lane: Lane) -> None:
+        """Cut every connection ``lane`` serves (tunnels included) and wait until they are."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or not lane._writers:
+            return
+
+        async def drop() -> None:
+            for writer in list(lane._writers):
+                writer.transport.abort()
+            lane._writers.clear()
+
+        asyncio.run_coroutine_threadsafe(drop(), loop).result(10)
 
     def close_lane(self, lane: Lane) -> None:
         self.lanes.discard(lane)
@@ -276,6 +312,7 @@ class OriginProxy:
         self, lane: Lane, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._connections += 1
+        lane._writers.add(writer)
         upstream_writer = None
         try:
             if self._connections > MAX_CONNECTIONS:
@@ -321,6 +358,7 @@ class OriginProxy:
             logger.debug("Containment proxy connection ended: %r", exc)
         finally:
             self._connections -= 1
+            lane._writers.discard(writer)
             for w in (upstream_writer, writer):
                 if w is not None:
                     w.close()
