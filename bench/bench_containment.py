@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.browser import find_chromium, launch_options
 from monitor.containment import OriginProxy, contained_launch_options
+from monitor.evidence.browser import find_chromium, launch_options
 from monitor.webserver import ShopServer
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>商品 {i}</title>

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import parsel
 
-from monitor.encoding import choose_encoding
 from monitor.extract import Page, read
-from monitor.license import extract_license
+from monitor.extract.encoding import choose_encoding
+from monitor.extract.license import extract_license
 
 ROOT = Path(__file__).resolve().parents[1]
 

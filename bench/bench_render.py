@@ -11,7 +11,7 @@ per size the rendered pages, pages/s, the peak memory of the child's whole proce
 per process, a fixed number of pages and recycled contexts, the peak should stay flat as N grows.
 
 Serves generated Chinese product pages on 127.0.0.1 and captures each with
-monitor.browser.Browser (fresh context per page, closed after use, at most browser.max_pages
+monitor.evidence.browser.Browser (fresh context per page, closed after use, at most browser.max_pages
 at once; a browser context serves 100 pages, then a fresh one takes over), first with full-page screenshots and then without, in the same run. Prints pages
 per second and the peak memory of this process plus all its Chromium processes, sampled
 every 0.2 s, and the memory after the first and the last 100 pages, so growth would show.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from monitor.browser import Browser, find_chromium
+from monitor.evidence.browser import Browser, find_chromium
 from monitor.webserver import ShopServer
 
 PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>商品 {i}</title></head>

@@ -4,7 +4,7 @@
 
 Captures: the flagged listing of every tenth shop of a generated world (each shop its own
 loopback origin, so its own browser context and proxy lane, as in a night) is captured with
-monitor.browser.Browser the way the evidence pipeline does, one after another and then with
+monitor.evidence.browser.Browser the way the evidence pipeline does, one after another and then with
 several in flight; prints per capture the wall time, the CPU seconds of this process and all
 its descendants (Chromium, the Playwright driver, the containment proxy's thread) and where
 the wall time went (context and lane, navigation, settling, screenshot, closing).
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_city import World, full, shop_host  # noqa: E402
 
-import monitor.browser as mb  # noqa: E402
-from monitor.browser import Browser, find_chromium  # noqa: E402
+import monitor.evidence.browser as mb  # noqa: E402
 from monitor.downloadermiddlewares.scope import target_origins  # noqa: E402
+from monitor.evidence.browser import Browser, find_chromium  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -156,7 +156,7 @@ def main() -> int:
     executable = find_chromium()
     if executable is None:
         raise SystemExit("no Chromium")
-    print(f"monitor.browser from {mb.__file__}")
+    print(f"monitor.evidence.browser from {mb.__file__}")
     world = World(max(10 * (a.captures + 1), a.nightly))
     try:
         for c in [int(x) for x in a.concurrency.split(",")]:

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor.targets_csv import read_targets_csv
+from monitor.targets.csv import read_targets_csv
 
 
 def make_table(rows: int) -> str:

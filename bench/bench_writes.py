@@ -12,7 +12,7 @@ One server process serves every shop: shop i is http://127.0.X.Y:PORT/ (its own 
 address, so its own origin and download slot), told apart by the Host header. Each crawl runs in
 a child process of its own, which counts commits and transactions with SQLAlchemy's engine
 events and the evidence store's fsyncs, and sets the batch size through the settings module
-(monitor.settings.MONITOR_WRITE_BATCH), as a deployment would.
+(monitor.crawl.settings.MONITOR_WRITE_BATCH), as a deployment would.
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ def child(config: str, batch: int, out: str) -> int:
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
-    import monitor.settings
+    import monitor.crawl.settings
 
-    monitor.settings.MONITOR_WRITE_BATCH = batch
+    monitor.crawl.settings.MONITOR_WRITE_BATCH = batch
     event.listen(Engine, "begin", lambda conn: count("begin"))
     event.listen(Engine, "commit", lambda conn: count("commit"))
 
@@ -198,9 +198,9 @@ def main() -> int:
     ap.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--rounds", type=int, default=2, help="before/after pairs per database")
     a = ap.parse_args()
-    import monitor.settings
+    import monitor.crawl.settings
 
-    after = a.batch or monitor.settings.MONITOR_WRITE_BATCH
+    after = a.batch or monitor.crawl.settings.MONITOR_WRITE_BATCH
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -62,7 +62,7 @@ def _print_outcome(console, outcome) -> None:
 
 def warn_if_no_chromium(console, config, targets) -> None:
     """One clear warning when screenshots or storefronts need a Chromium that is not there."""
-    from monitor.browser import find_chromium
+    from monitor.evidence.browser import find_chromium
 
     needs = config.screenshots or any(t.kind == "storefront" or t.render for t in targets)
     if needs and find_chromium(config.browser.get("executable_path")) is None:
@@ -74,7 +74,7 @@ def warn_if_no_chromium(console, config, targets) -> None:
 
 
 def _run(config, targets, kind: str, full: bool = False, explain: bool = False) -> int:
-    from monitor.crawl import run_targets
+    from monitor.crawl.run import run_targets
 
     console = _console()
     if not targets:
@@ -153,7 +153,7 @@ EXIT_DATABASE = 4  # the database is down, unreachable or locked: nothing was do
 
 
 def cmd_nightly(args) -> int:
-    from monitor.lock import AlreadyRunning, RunLock
+    from monitor.crawl.lock import AlreadyRunning, RunLock
 
     config = _config(args)
     try:
@@ -457,7 +457,7 @@ def cmd_demo(args) -> int:
     from contextlib import ExitStack
 
     from monitor.config import load_config
-    from monitor.crawl import run_targets
+    from monitor.crawl.run import run_targets
     from monitor.demo import serve_demo_shops, write_demo_config
     from monitor.export import export_csv
     from monitor.store.records import Records

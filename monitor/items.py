@@ -96,7 +96,7 @@ class LicensePage:
 
     target: str
     url: str
-    info: object  # monitor.license.LicenseInfo
+    info: object  # monitor.extract.license.LicenseInfo
     status: int
     headers: dict
     raw_body: bytes

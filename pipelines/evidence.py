@@ -23,15 +23,15 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor.browser import Browser, CaptureError, find_chromium
-from monitor.crawlercontext import crawler_config, crawler_evidence_store, crawler_records
+from monitor.crawl.crawlercontext import crawler_config, crawler_evidence_store, crawler_records
+from monitor.crawl.faults import stop_for_storage_error
 from monitor.downloadermiddlewares.scope import origin, target_origins
 from monitor.evidence import EvidenceStore, release_chain
 from monitor.evidence.artifacts import Artifact, Captured, build_all
+from monitor.evidence.browser import Browser, CaptureError, find_chromium
 from monitor.evidence.ledger import chain_of, recorded_manifests
 from monitor.evidence.recorder import decoded_headers
 from monitor.evidence.tsa import timestamp_now
-from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem
 from monitor.store.records import content_hash
 

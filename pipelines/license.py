@@ -17,14 +17,14 @@ from datetime import datetime, timezone
 from scrapy import signals
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitor import license as lic
-from monitor.crawlercontext import crawler_config, crawler_records
+from monitor.crawl.crawlercontext import crawler_config, crawler_records
+from monitor.crawl.stats import TargetStats
 from monitor.evidence import EvidenceStore
 from monitor.evidence.artifacts import Captured, build_all
 from monitor.evidence.ledger import lead_id_for
 from monitor.evidence.tsa import timestamp_now
+from monitor.extract import license as lic
 from monitor.items import LicensePage
-from monitor.stats import TargetStats
 from monitor.store.models import EntityRecord
 from monitor.store.records import REVIEWED, content_hash
 

@@ -1,18 +1,18 @@
 """Match each listing against the lexicon; mark unchanged listings so later stages skip them.
 
 A listing is unchanged when its content hash is the one stored for its URL (read for the whole
-crawl when the spider opens, by monitor.revisit.KnownListings: no query per listing)."""
+crawl when the spider opens, by monitor.crawl.revisit.KnownListings: no query per listing)."""
 
 from __future__ import annotations
 
 from scrapy.exceptions import DropItem
 
-from monitor.crawlercontext import crawler_config, crawler_records
+from monitor.crawl.crawlercontext import crawler_config, crawler_records
+from monitor.crawl.jobstate import jobstate_for
+from monitor.crawl.revisit import KnownListings
+from monitor.crawl.stats import TargetStats
 from monitor.items import ListingItem
-from monitor.jobstate import jobstate_for
 from monitor.lexicon import matcher_for
-from monitor.revisit import KnownListings
-from monitor.stats import TargetStats
 from monitor.store.records import content_hash
 
 

@@ -1,7 +1,7 @@
 """Write listings, leads and evidence rows; a listing seen again updates its lead.
 
 It also keeps, per target, the set of listing URLs seen in this crawl (fetched, unchanged, 304,
-or linked to and not due tonight: monitor.revisit.KnownListings): when a target's crawl was
+or linked to and not due tonight: monitor.crawl.revisit.KnownListings): when a target's crawl was
 complete, an open lead whose listing was not seen any more has been taken out of the shop and
 becomes removed. Each result, once written, is marked done in the job state so a killed run does not
 fetch it again.
@@ -16,7 +16,7 @@ this keeps every lead of a crawl that is killed (SIGKILL) at any point:
 - a row is committed only after its files are synced, so no row ever names a missing file;
 - an item is marked done in the job state only after its batch is committed. A batch lost with
   the process leaves its requests pending, and the resumed run (JOBDIR) fetches them again; a
-  listing with no row is new to the revisit policy (monitor.revisit), so even without the job
+  listing with no row is new to the revisit policy (monitor.crawl.revisit), so even without the job
   state the next night fetches it. The lost batch's manifests are named in the evidence
   store's journal and removed by the next crawl once the database says they were never
   recorded, so `monitor evidence verify` does not take them for deleted rows;
@@ -42,12 +42,12 @@ from datetime import datetime, timezone
 from scrapy import signals
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.crawlercontext import crawler_evidence_store, crawler_records
+from monitor.crawl.crawlercontext import crawler_evidence_store, crawler_records
+from monitor.crawl.faults import stop_for_storage_error
+from monitor.crawl.jobstate import jobstate_for
+from monitor.crawl.stats import TargetStats
 from monitor.evidence import release_chain
-from monitor.faults import stop_for_storage_error
 from monitor.items import ListingGone, ListingItem, ListingSeen
-from monitor.jobstate import jobstate_for
-from monitor.stats import TargetStats
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -427,7 +427,7 @@ class StorePipeline:
         release_chain(item)
 
     def give_up(self, item, what: str, exc: BaseException) -> None:
-        """Not recorded: stop the item's target (monitor.faults); it stays pending in the job
+        """Not recorded: stop the item's target (monitor.crawl.faults); it stays pending in the job
         state, so the next run fetches it again."""
         item.write_settled = True
         item.dropped = stop_for_storage_error(self.crawler, what, exc, item.url, item.target)
@@ -527,7 +527,7 @@ class StorePipeline:
             self.flush_unchanged()
         except SQLAlchemyError as exc:
             logger.error("Revisit schedule not recorded: %s", exc)
-        from monitor.revisit import KnownListings
+        from monitor.crawl.revisit import KnownListings
 
         known = KnownListings.of(self.crawler)
         for target, urls in (known.seen() if known is not None else {}).items():

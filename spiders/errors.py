@@ -33,7 +33,7 @@ def failure_kind(failure) -> str:
     if failure.check(DNSLookupError, *_tuple(CannotResolveHostError)):
         request = getattr(failure, "request", None)
         if request is not None and request.meta.get("private_address"):
-            return "private_address"  # refused by monitor.resolver (DNS rebinding)
+            return "private_address"  # refused by monitor.crawl.resolver (DNS rebinding)
         return "dns"
     if failure.check(ConnectionRefusedError, *_tuple(DownloadConnectionRefusedError)):
         return "connection_refused"
@@ -66,12 +66,12 @@ class CallbackErrorsMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler):
-        from monitor.stats import TargetStats
+        from monitor.crawl.stats import TargetStats
 
         return cls(TargetStats.of(crawler))
 
     def process_spider_exception(self, response, exception, spider=None):
-        from monitor.stats import target_of
+        from monitor.crawl.stats import target_of
 
         kind = f"callback_{type(exception).__name__}"
         target = target_of(response)

@@ -25,19 +25,19 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from w3lib.url import canonicalize_url, safe_url_string
 
 from monitor.config import Target
+from monitor.crawl.jobstate import jobstate_for
+from monitor.crawl.revisit import KnownListings
+from monitor.crawl.stats import TargetStats
+from monitor.crawl.traps import TrapFilter
 from monitor.downloadermiddlewares.budget import BudgetDeferred
 from monitor.downloadermiddlewares.raw import RawResponseMiddleware, headers_as_dict
 from monitor.downloadermiddlewares.scope import origin
 from monitor.extract import Page, Reading, page_wording, read
 from monitor.extract.explain import line as explain_line
 from monitor.extract.explain import page_read
+from monitor.extract.license import extract_license
 from monitor.extract.profiles import load_profiles
 from monitor.items import FEED_FIELDS, LicensePage, ListingGone, ListingItem, ListingSeen
-from monitor.jobstate import jobstate_for
-from monitor.license import extract_license
-from monitor.revisit import KnownListings
-from monitor.stats import TargetStats
-from monitor.traps import TrapFilter
 from spiders.errors import failure_kind
 from spiders.feeds import FEED_EXPORTERS
 
@@ -143,7 +143,7 @@ class SiteSpider(scrapy.Spider):
         if meta["playwright"] and "playwright_page_methods" not in meta:
             from scrapy_playwright.page import PageMethod
 
-            from monitor.browser import settle_network
+            from monitor.evidence.browser import settle_network
 
             # content that script fetches after the load event: wait for the network to go quiet
             meta["playwright_page_methods"] = [PageMethod(settle_network)]
@@ -271,7 +271,7 @@ class SiteSpider(scrapy.Spider):
     def follow(self, response, urls, safe: bool = False):
         """Requests for the page's links that stay on its target and are no trap: off-site links
         and trap signatures are dropped here, at the cost of reading their URL. A link to a
-        listing not due tonight is recorded by monitor.revisit.KnownListings, not yielded as
+        listing not due tonight is recorded by monitor.crawl.revisit.KnownListings, not yielded as
         anything (most of an unchanged night's links: no item for Scrapy's scraper to carry
         through the spider middlewares and pipelines). ``safe``: the URLs are as a Request would hold them."""
         target = self.target_of(response)
@@ -353,7 +353,7 @@ class SiteSpider(scrapy.Spider):
     @property
     def can_render(self) -> bool:
         if not hasattr(self, "_can_render"):  # the settings do not change during a crawl
-            from monitor.browser import renders_contained
+            from monitor.evidence.browser import renders_contained
 
             self._can_render = renders_contained(self.crawler.settings)
         return self._can_render

@@ -47,7 +47,7 @@ class StorefrontSpider(SiteSpider):
         """Plain `scrapy crawl storefront` gets scrapy-playwright with Debian's Chromium, always
         through the contained handler (a bare scrapy-playwright handler is replaced)."""
         super().update_settings(settings)
-        from monitor.browser import find_chromium, playwright_settings, renders_contained
+        from monitor.evidence.browser import find_chromium, playwright_settings, renders_contained
 
         executable = find_chromium()
         if not renders_contained(settings) and executable:

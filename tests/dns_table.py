@@ -1,6 +1,6 @@
 """A resolver for tests: names in $MONITOR_TEST_DNS_TABLE (JSON, name -> address) resolve from
 the table, everything else as usual. Only the name -> address step is replaced: the check of
-monitor.resolver, the connection and the server stay real (there is no DNS server to rebind
+monitor.crawl.resolver, the connection and the server stay real (there is no DNS server to rebind
 on this machine). Use: ``scrapy crawl ... -s TWISTED_DNS_RESOLVER=tests.dns_table.TableResolver``.
 """
 
@@ -11,7 +11,7 @@ import os
 
 from twisted.internet import defer
 
-from monitor.resolver import PublicAddressResolver
+from monitor.crawl.resolver import PublicAddressResolver
 
 
 class TableResolver(PublicAddressResolver):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.browser import Browser, CaptureError, find_chromium
+from monitor.evidence.browser import Browser, CaptureError, find_chromium
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed"

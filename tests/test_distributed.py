@@ -405,7 +405,7 @@ def test_queued_requests_keep_their_spider_callbacks_and_page_methods(
     from spiders.site import SiteSpider
 
     settings = Settings()
-    settings.setmodule("monitor.settings")
+    settings.setmodule("monitor.crawl.settings")
     settings.setdict(redis_settings(redis_server, redis_prefix, 1, "w1"))
     settings.set("MONITOR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
     crawler = Crawler(SiteSpider, settings)

@@ -10,7 +10,7 @@ from threading import Thread
 
 import pytest
 
-from monitor.encoding import choose_encoding
+from monitor.extract.encoding import choose_encoding
 
 TITLE = "高仿球鞋 莆田货源"
 PAGE = (

@@ -28,9 +28,9 @@ import yaml
 from conftest import run_cli
 from warcio.archiveiterator import ArchiveIterator
 
-from monitor.browser import find_chromium
 from monitor.demo import SHOPS
 from monitor.evidence import tsa
+from monitor.evidence.browser import find_chromium
 from monitor.webserver import ShopServer
 
 pytestmark = pytest.mark.skipif(

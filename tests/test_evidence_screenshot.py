@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monitor.browser import Browser, find_chromium, launch_options
+from monitor.evidence.browser import Browser, find_chromium, launch_options
 
 PAGES = ["short.html", "tall.html", "grows.html", "wide.html"]
 ROUNDS = 10

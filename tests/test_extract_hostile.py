@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from monitor.extract import read
+from monitor.extract.license import extract_license
 from monitor.extract.limits import MAX_TEXT, MAX_TITLE
-from monitor.license import extract_license
 
 PRODUCT_LD = (
     '<script type="application/ld+json">{"@type":"Product","name":"内部特供白酒",'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.extract import Page, read
-from monitor.license import extract_license
+from monitor.extract.license import extract_license
 
 MICRODATA = """<html><head><title>店</title></head><body>
 <div itemscope itemtype="http://schema.org/Product"><span itemprop="name">高仿名表 一比一</span>

@@ -1,4 +1,4 @@
-"""A target's page budget is shared fairly between the branches of the shop (monitor.pqueues):
+"""A target's page budget is shared fairly between the branches of the shop (monitor.crawl.pqueues):
 an endless branch that no trap signature recognises cannot starve the listings of another,
 and a shop whose listings are all under one branch still gets its whole budget."""
 

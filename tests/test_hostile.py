@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from monitor import PROJECT_ROOT
 from monitor.downloadermiddlewares.scope import TargetScopeMiddleware
-from monitor.encoding import choose_encoding
 from monitor.extract import extract_listing
+from monitor.extract.encoding import choose_encoding
+from monitor.extract.license import extract_license
 from monitor.lexicon import matcher_for
-from monitor.license import extract_license
 
 
 def product(title: str, charset: str | None = None) -> str:

@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from monitor.browser import Browser, CaptureError, find_chromium, launch_options
 from monitor.containment import OriginProxy, contained_context_kwargs, contained_launch_options
+from monitor.evidence.browser import Browser, CaptureError, find_chromium, launch_options
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed"

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from monitor import PROJECT_ROOT
-from monitor.targets_csv import read_targets_csv
+from monitor.targets.csv import read_targets_csv
 
 BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(9)

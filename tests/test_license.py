@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from monitor.license import credit_code_problem, extract_license, icp_problem
+from monitor.extract.license import credit_code_problem, extract_license, icp_problem
 from monitor.webserver import ShopServer
 
 VALID = "91350100M000100Y43"
@@ -166,7 +166,7 @@ def test_a_run_of_whitespace_does_not_stall_the_licence_reading():
     import sys
 
     code = (
-        "from monitor.license import extract_license\n"
+        "from monitor.extract.license import extract_license\n"
         "html = ('<html><body><p>' + ' ' * 300000 + '</p><p>' + chr(12288) * 100000 + '</p>'\n"
         "        '<footer>经营者：杭州某某商贸有限公司 浙ICP备12345678号-1 '\n"
         "        '电话：0571-88888888 地址：杭州市西湖区文三路100号</footer></body></html>')\n"

@@ -13,7 +13,7 @@ from collections import Counter
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
-from monitor.lock import RunLock
+from monitor.crawl.lock import RunLock
 from monitor.webserver import ShopServer
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def test_second_run_over_unchanged_site_matches_and_writes_nothing(tmp_path, mak
             [{"name": "店", "url": server.url}], evidence={"dir": "evidence", "screenshots": False}
         )
         assert cli("nightly", config=config).returncode == 0
-        # the next night: every listing is due again (monitor.revisit)
+        # the next night: every listing is due again (monitor.crawl.revisit)
         con = sqlite3.connect(tmp_path / "monitor.db")
         con.execute("UPDATE listings SET next_visit = NULL")
         con.commit()
@@ -171,7 +171,7 @@ def test_overlapping_runs_are_refused(tmp_path, make_config, cli):
 def test_run_killed_with_sigkill_resumes_to_the_same_leads(tmp_path, make_config):
     # Index pages of 60 links: when the kill lands, Scrapy's disk queue holds more requests than
     # one write buffer, so its chunk files are on disk without their bookkeeping (written only
-    # on a clean close) -- the state a resumed run must not trust (see monitor.jobstate).
+    # on a clean close) -- the state a resumed run must not trust (see monitor.crawl.jobstate).
     flagged = make_site(tmp_path / "site", 300, flagged_every=7, per_page=60)
     with ShopServer(tmp_path / "site", handler=SlowHandler) as server:
         config = make_config(

@@ -119,7 +119,7 @@ def test_the_same_lookup_reaches_a_target_that_is_itself_on_loopback(
 
 
 def test_monitor_crawl_of_a_target_named_localhost_still_crawls(shop, make_config, cli, tmp_path):
-    # the shipped resolver (monitor.settings) admits a target whose name resolves to loopback
+    # the shipped resolver (monitor.crawl.settings) admits a target whose name resolves to loopback
     server = shop("xinyuan")
     url = server.url.replace("127.0.0.1", "localhost")
     config = make_config([], evidence={"dir": "evidence", "screenshots": False})

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from monitor.browser import find_chromium
 from monitor.demo import YUNGOU
+from monitor.evidence.browser import find_chromium
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None, reason="Debian's chromium is not installed"

@@ -1,5 +1,5 @@
-"""Crawler traps a shop offers, cut before they cost the night (monitor.traps), and what a
-night that ran out of budget carries into the next (monitor.jobstate)."""
+"""Crawler traps a shop offers, cut before they cost the night (monitor.crawl.traps), and what a
+night that ran out of budget carries into the next (monitor.crawl.jobstate)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ off UDP (:mod:`monitor.containment.chromium`); each target renders in a browser 
 own whose proxy is a lane admitting that target's origins only, so shops crawled in the same
 night cannot reach each other. scrapy-playwright gets it through
 :class:`~monitor.containment.handler.ContainedPlaywrightHandler`; the evidence browser
-(:class:`monitor.browser.Browser`) leases its contexts from the same shared Chromium.
+(:class:`monitor.evidence.browser.Browser`) leases its contexts from the same shared Chromium.
 """
 
 from monitor.containment.chromium import (

@@ -1,7 +1,7 @@
 """scrapy-playwright's download handler, with each rendered page kept on its own target.
 
 Used in place of ``scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler`` (see
-:func:`monitor.browser.playwright_settings`). One crawl renders many shops, so containment is
+:func:`monitor.evidence.browser.playwright_settings`). One crawl renders many shops, so containment is
 per request, not per crawl: a request is rendered in a browser context of its target
 (``request.meta["target"]``, the spider's ``targets[name]``), whose proxy is a lane of the
 containment proxy admitting that target's origins only (its URL's origin and its allowed

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from monitor.config import Config, Target
-from monitor.crawl import RunReport, _outcome
+from monitor.crawl.run import RunReport, _outcome
 from monitor.distributed.keys import RunKeys
 from monitor.distributed.scheduler import redis_settings, requeue_expired
 from monitor.distributed.worker import lease_seconds, merged_counts, redis_for
@@ -43,7 +43,7 @@ def seed(
     from scrapy.crawler import Crawler
     from scrapy.spiderloader import SpiderLoader
 
-    from monitor.crawl import crawler_settings
+    from monitor.crawl.run import crawler_settings
     from monitor.distributed.scheduler import DistributedScheduler
 
     settings = crawler_settings(config, run_id, None, targets, kind)
@@ -63,7 +63,7 @@ def run_distributed(
     full: bool = False,
 ) -> RunReport:
     """Run ``targets`` as one nightly run crawled by however many workers join it."""
-    from monitor.browser import find_chromium
+    from monitor.evidence.browser import find_chromium
     from monitor.store.db import init_db
 
     url, prefix = config.crawl["redis_url"], config.crawl.get("redis_prefix") or "monitor"
@@ -113,7 +113,7 @@ def _coordinate(config, targets, records, server, keys, plan, log_path, on_targe
 
     wait_until_drained(server, keys, list(plan), lease_seconds_for(config))
     counts, reasons = merged_counts(server, keys)
-    from monitor.stats import TargetStats
+    from monitor.crawl.stats import TargetStats
 
     merged = TargetStats.detached(counts, reasons["failed"], reasons["incomplete"])
     from monitor.distributed.license import judge_all

@@ -119,7 +119,7 @@ class Worker:
 
     def push_stats(self) -> None:
         """Add what the per-target counters gained since the last push to the run's hash."""
-        from monitor.stats import TargetStats
+        from monitor.crawl.stats import TargetStats
 
         counts = TargetStats.of(self.crawler)
         pipe = self.server.pipeline()
@@ -204,8 +204,8 @@ def run_worker(config: Config, wait: float = 3600.0) -> int:
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.utils.reactor import install_reactor, is_reactor_installed
 
-    from monitor.browser import find_chromium
-    from monitor.crawl import crawler_settings
+    from monitor.crawl.run import crawler_settings
+    from monitor.evidence.browser import find_chromium
     from monitor.store.records import Records
 
     url, prefix = config.crawl["redis_url"], config.crawl.get("redis_prefix") or "monitor"

@@ -1,1 +1,1 @@
-"""Downloader middlewares wired by monitor.settings."""
+"""Downloader middlewares wired by monitor.crawl.settings."""

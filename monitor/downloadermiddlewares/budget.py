@@ -6,7 +6,7 @@ is charged to its target (``meta["target"]``) and a target that has spent its bu
 pending in the job state, so the next night continues the shop. A target stopped by a storage
 fault gets none either. Counted as ``monitor/budget_dropped`` per target.
 
-What the budget is spent on is decided by the scheduler's queue (monitor.pqueues): within a
+What the budget is spent on is decided by the scheduler's queue (monitor.crawl.pqueues): within a
 target, the branch of the shop (first path segment) that has had fewer requests goes first, so
 an endless branch takes an equal share of the budget, not all of it, and a shop whose pages
 are all under one branch spends the whole budget there.
@@ -19,7 +19,7 @@ from collections import Counter
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
-from monitor.stats import TargetStats, target_of
+from monitor.crawl.stats import TargetStats, target_of
 
 
 class BudgetDeferred(IgnoreRequest):

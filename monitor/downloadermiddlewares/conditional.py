@@ -1,7 +1,7 @@
 """Conditional requests: ask for a known listing only if it changed since we stored it.
 
 Adds If-None-Match / If-Modified-Since to requests for listings stored with an ETag or a
-Last-Modified (read when the spider opens by monitor.revisit.KnownListings; none with
+Last-Modified (read when the spider opens by monitor.crawl.revisit.KnownListings; none with
 ``monitor nightly --full``). A 304 answer reaches the spider, which records the listing as seen
 and does nothing else. Counted in the stats as ``monitor/conditional_requests``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from scrapy import Request
 
-from monitor.revisit import KnownListings
+from monitor.crawl.revisit import KnownListings
 
 
 class ConditionalRequestMiddleware:

@@ -1,4 +1,4 @@
-"""Decode HTML right when its charset declaration is missing or wrong (see monitor.encoding).
+"""Decode HTML right when its charset declaration is missing or wrong (see monitor.extract.encoding).
 
 For each text response, compares the encoding Scrapy inferred with what the bytes support and
 re-labels the response when they disagree; counted as ``monitor/encoding_fixed``. Override
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from scrapy.http import HtmlResponse, TextResponse
 
-from monitor.encoding import canonical, choose_encoding, declared_encoding
+from monitor.extract.encoding import canonical, choose_encoding, declared_encoding
 
 
 class EncodingMiddleware:

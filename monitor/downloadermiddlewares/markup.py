@@ -19,8 +19,8 @@ import re
 
 from scrapy.http import HtmlResponse
 
+from monitor.crawl.stats import TargetStats, target_of
 from monitor.extract.limits import MAX_ATTRIBUTES
-from monitor.stats import TargetStats, target_of
 
 # a start tag long enough to hold more than MAX_ATTRIBUTES attributes (each at least 2 bytes)
 _LONG_TAG = re.compile(rb"<([A-Za-z][^\s<>/]*)([^<>]{%d,})>" % (2 * MAX_ATTRIBUTES))

@@ -1,6 +1,6 @@
 """Admit the crawl's private targets to the DNS resolver, and name what it refuses.
 
-:class:`monitor.resolver.PublicAddressResolver` refuses private addresses at connection time
+:class:`monitor.crawl.resolver.PublicAddressResolver` refuses private addresses at connection time
 for every host it was not told about. When the spider opens, this middleware admits the hosts
 of each target that is itself on a private address (its start host and allowed hosts, as
 ``scope.target_origins()`` judges them). A refused lookup reaches Scrapy as an ordinary DNS
@@ -20,8 +20,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import DNSLookupError
 
+from monitor.crawl.resolver import installed_resolver, normal_host
 from monitor.downloadermiddlewares.scope import target_origins
-from monitor.resolver import installed_resolver, normal_host
 
 try:  # Scrapy 2.14+: the download handlers raise their own type for a failed lookup
     from scrapy.exceptions import CannotResolveHostError
@@ -46,7 +46,7 @@ class RebindingMiddleware:
         if resolver is None:
             logger.warning(
                 "Private addresses are not refused at connection time: TWISTED_DNS_RESOLVER "
-                "is not monitor.resolver.PublicAddressResolver"
+                "is not monitor.crawl.resolver.PublicAddressResolver"
             )
             return
         targets = getattr(spider, "targets", None) or {}

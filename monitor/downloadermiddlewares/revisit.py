@@ -1,4 +1,4 @@
-"""Do not fetch a known, clean, unchanged listing before it is due (see monitor.revisit).
+"""Do not fetch a known, clean, unchanged listing before it is due (see monitor.crawl.revisit).
 
 The spider makes no request for a link to a listing that is not due tonight (it records it as
 seen); a request for one that comes another way (a resumed crawl's pending pages) is answered
@@ -13,7 +13,7 @@ from __future__ import annotations
 from scrapy import Request
 from scrapy.http import Response
 
-from monitor.revisit import KnownListings
+from monitor.crawl.revisit import KnownListings
 
 
 class RevisitMiddleware:

@@ -26,7 +26,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import CancelledError, Deferred
 
-from monitor.stats import TargetStats, target_of
+from monitor.crawl.stats import TargetStats, target_of
 
 logger = logging.getLogger(__name__)
 

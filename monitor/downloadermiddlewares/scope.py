@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest
 
-from monitor.stats import TargetStats
+from monitor.crawl.stats import TargetStats
 
 logger = logging.getLogger(__name__)
 

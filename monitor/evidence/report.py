@@ -60,8 +60,8 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def _labels(config) -> dict[str, str]:
-    from monitor import license
     from monitor.errors import UserInputError
+    from monitor.extract import license
     from monitor.lexicon import load_lexicon
 
     labels = {license.CATEGORY: license.LABEL}

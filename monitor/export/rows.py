@@ -87,8 +87,8 @@ def lead_row(lead: Lead, labels: dict[str, str], header: str = "zh") -> dict[str
 
 def category_labels(lexicon_dir: Path) -> dict[str, str]:
     """Category id -> Chinese label, from the lexicon (ids alone if it cannot be read)."""
-    from monitor import license
     from monitor.errors import UserInputError
+    from monitor.extract import license
     from monitor.lexicon import load_lexicon
 
     labels = {license.CATEGORY: license.LABEL}

@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from monitor.revisit import next_visit
+from monitor.crawl.revisit import next_visit
 from monitor.store.db import session_factory
 from monitor.store.models import (
     LEAD_STATUSES,
@@ -245,7 +245,7 @@ class Records:
             listing.title, listing.text, listing.price = title, text, price
             listing.content_hash, listing.http_status, listing.last_seen = chash, status, seen_at
             listing.etag, listing.last_modified = etag, last_modified
-            if not unchanged:  # changed or new: due again next night (see monitor.revisit)
+            if not unchanged:  # changed or new: due again next night (see monitor.crawl.revisit)
                 listing.unchanged_streak, listing.next_visit = 0, next_visit(seen_at, 1, 7)
             if target_id is not None:
                 listing.target_id = target_id
@@ -418,7 +418,7 @@ class Records:
     ) -> Iterator[tuple[str, str, str | None, str | None, datetime | None]]:
         """(url, content hash, etag, last_modified, next visit) of the targets' stored listings,
         read 500 targets per query: what a crawl knows of its listings before it starts (see
-        monitor.revisit.KnownListings)."""
+        monitor.crawl.revisit.KnownListings)."""
         names = [target_names] if isinstance(target_names, str) else list(target_names)
         with self.sessions() as s:
             for i in range(0, len(names), 500):

@@ -29,7 +29,7 @@ COLUMNS = (
 
 
 def import_file(records, path: str) -> str:
-    from monitor.targets_csv import read_targets_csv
+    from monitor.targets.csv import read_targets_csv
 
     rows = read_targets_csv(path)  # every row checked before anything is written
     check_rows(rows, str(path))

@@ -23,7 +23,7 @@ def stop_for_storage_error(
 ) -> DropItem:
     """Log one clear line, count it, stop the target (the crawl, when the target is unknown);
     return the DropItem to raise."""
-    from monitor.stats import TargetStats
+    from monitor.crawl.stats import TargetStats
 
     message = f"{what} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); stopping this target"
     if not crawler.stats.get_value("monitor/storage_error"):

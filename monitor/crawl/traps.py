@@ -20,7 +20,7 @@ combine without end). Signatures, per target:
   only is not recognised; the fair queue below bounds what it costs.
 
 Breadth-first crawling (DEPTH_PRIORITY) keeps a trap from starving the listings found near the
-start page, and the scheduler's queue (monitor.pqueues) shares a target's budget fairly between
+start page, and the scheduler's queue (monitor.crawl.pqueues) shares a target's budget fairly between
 the branches of the shop, so an endless branch these signatures miss takes only its share;
 these cuts keep a recognised trap from spending any of it. Off-site links are dropped here
 too, at the cost of parsing their URL, instead of costing a scheduled request each.

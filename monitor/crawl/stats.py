@@ -86,7 +86,7 @@ class TargetStats:
     def of(cls, crawler) -> TargetStats:
         ext = crawler.get_extension(cls)
         if ext is None:  # pragma: no cover - EXTENSIONS always lists it
-            raise RuntimeError("monitor.stats.TargetStats is not enabled in EXTENSIONS")
+            raise RuntimeError("monitor.crawl.stats.TargetStats is not enabled in EXTENSIONS")
         return ext
 
     # -- counting ------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class TargetStats:
 
     def spider_opened(self, spider) -> None:
         if self.run_id is None:  # plain `scrapy crawl`: a run of its own, like `monitor crawl`
-            from monitor.crawlercontext import crawler_records
+            from monitor.crawl.crawlercontext import crawler_records
 
             self.run_id, _ = crawler_records(self.crawler).start_run("scrapy")
             self.own_run = True
@@ -146,7 +146,7 @@ class TargetStats:
         self.spider = spider
 
     def engine_stopped(self) -> None:
-        from monitor.crawlercontext import crawler_records
+        from monitor.crawl.crawlercontext import crawler_records
 
         spider = getattr(self, "spider", None)
         if spider is None or self.run_id is None or self.distributed:

@@ -57,7 +57,7 @@ class KnownListings:
     def from_crawler(cls, crawler):
         from scrapy import signals
 
-        from monitor.crawlercontext import crawler_records
+        from monitor.crawl.crawlercontext import crawler_records
 
         ext = cls(crawler_records(crawler), crawler.settings.getbool("MONITOR_FULL"))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)

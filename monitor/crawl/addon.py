@@ -4,7 +4,7 @@
 crawler; plain ``scrapy crawl site -a url=URL`` gets the same settings from :class:`ConfigAddon`
 (listed in ADDONS), which loads the config named by MONITOR_CONFIG (or the default one) only
 when the runner has not already written it. Components then read ``MONITOR_*`` settings (see
-monitor.crawlercontext) and nothing reads the YAML file again.
+monitor.crawl.crawlercontext) and nothing reads the YAML file again.
 """
 
 from __future__ import annotations

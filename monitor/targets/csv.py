@@ -5,7 +5,7 @@ platform/平台, region/地区, credit_code/统一社会信用代码, enabled/�
 (名稱, 網址, 類型...) are read as their Simplified ones (OpenCC t2s).
 
 The file is read as the registry's tools write it: UTF-8 with or without BOM, GBK/GB18030 or
-Big5 (told apart by which reading gives common characters, see :mod:`monitor.encoding`; a
+Big5 (told apart by which reading gives common characters, see :mod:`monitor.extract.encoding`; a
 short file has few characters to tell by, so a reading under which the header row names known
 columns is preferred), or
 Excel's "Unicode text" (UTF-16 with BOM, tab-separated). Every field has a length limit that
@@ -21,9 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from monitor.config import TARGET_KINDS, TARGET_LENGTHS, check_http_url
-from monitor.encoding import CANDIDATES, choose_encoding
 from monitor.errors import TargetsFileError
-from monitor.license import credit_code_problem
+from monitor.extract.encoding import CANDIDATES, choose_encoding
+from monitor.extract.license import credit_code_problem
 
 ALIASES = {
     "name": "name",

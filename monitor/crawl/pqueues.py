@@ -12,7 +12,7 @@ downloading is taken at once, and the number of waiting requests is kept as a co
 Within a slot, requests are kept per **branch** of their target, and the branch that has been
 given fewer requests so far goes first; within a branch, Scrapy's priorities (breadth first,
 DEPTH_PRIORITY) decide. So one branch of a shop - a category whose pagination never ends, an
-archive, a filter that combines without end, which monitor.traps does not recognise - cannot
+archive, a filter that combines without end, which monitor.crawl.traps does not recognise - cannot
 spend the shop's page budget (monitor.downloadermiddlewares.budget) before another branch's
 listings are reached: each branch gets an equal share of what is fetched while others still
 have requests waiting. A shop whose pages are all under one branch is not held back at all:
@@ -32,7 +32,7 @@ with ``Request.to_dict``), but in one spill file of numbered chunks per crawl, n
 per slot and priority: Scrapy's queues made, filled and removed a folder each time a shop's
 queue emptied and refilled, and removing folders was a fifth of an unchanged re-run. Memory
 holds only where each request lies (a chunk is deleted once all its requests are taken). The
-queue does not outlive the crawl: a stopped or killed crawl is resumed by monitor.jobstate,
+queue does not outlive the crawl: a stopped or killed crawl is resumed by monitor.crawl.jobstate,
 which requests again what was pending (and removes Scrapy's queue folder before it opens).
 """
 

@@ -1,7 +1,7 @@
-"""Scrapy settings for the monitor (scrapy.cfg: default = monitor.settings).
+"""Scrapy settings for the monitor (scrapy.cfg: default = monitor.crawl.settings).
 
 Concurrency, politeness, robots, size and depth limits come from config.yaml, written once into
-the crawler's settings by monitor.addon (the runner for `monitor crawl`/`nightly`, ConfigAddon
+the crawler's settings by monitor.crawl.addon (the runner for `monitor crawl`/`nightly`, ConfigAddon
 for plain `scrapy crawl site -a url=URL`): one source, so both crawl alike. `-s` still overrides.
 """
 
@@ -23,8 +23,8 @@ FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # Scrapy resolves each host again when it connects: this resolver refuses a private, loopback
-# or link-local answer for a host not admitted as private (DNS rebinding), see monitor.resolver.
-TWISTED_DNS_RESOLVER = "monitor.resolver.PublicAddressResolver"
+# or link-local answer for a host not admitted as private (DNS rebinding), see monitor.crawl.resolver.
+TWISTED_DNS_RESOLVER = "monitor.crawl.resolver.PublicAddressResolver"
 
 DOWNLOADER_MIDDLEWARES = {
     # Scrapy's, cautious about a robots.txt too large to read (disallows the host)
@@ -52,7 +52,7 @@ ITEM_PIPELINES = {
 # shops are crawled over http(s) only (TargetScopeMiddleware): no FTP or S3 handler to import
 DOWNLOAD_HANDLERS = {"ftp": None, "s3": None}
 
-ADDONS = {"monitor.addon.ConfigAddon": 0}
+ADDONS = {"monitor.crawl.addon.ConfigAddon": 0}
 # Scrapy's built-in extensions but its remote control and telnet console: a nightly crawler
 # opens no ports. Left out here, not set to None in EXTENSIONS, so they are not even imported
 # (Scrapy imports every key EXTENSIONS names; the remote control's aiohttp costs 0.1 s a run).
@@ -66,8 +66,8 @@ EXTENSIONS_BASE = {
     if path not in _opens_a_port
 }
 EXTENSIONS = {
-    "monitor.stats.TargetStats": 0,
-    "monitor.revisit.KnownListings": 0,  # what the database knows of the listings (revisit policy)
+    "monitor.crawl.stats.TargetStats": 0,
+    "monitor.crawl.revisit.KnownListings": 0,  # what the database knows of the listings (revisit policy)
     # `monitor crawl --explain` / `scrapy crawl site -a explain=1`: how each page was read
     "monitor.extract.explain.ExplainExtension": 500,
 }
@@ -82,15 +82,15 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 # shops take turns in time that does not grow with their number; within a shop, the branch that
 # has had fewer requests goes first, so one endless branch cannot spend the page budget
-SCHEDULER_PRIORITY_QUEUE = "monitor.pqueues.TargetFairPriorityQueue"
+SCHEDULER_PRIORITY_QUEUE = "monitor.crawl.pqueues.TargetFairPriorityQueue"
 MONITOR_PAGE_BUDGET = 5000
-# Revisit policy (monitor.revisit): a clean unchanged listing waits longer each night it stays
+# Revisit policy (monitor.crawl.revisit): a clean unchanged listing waits longer each night it stays
 # unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
 MONITOR_REVISIT_MAX_DAYS = 7
 MONITOR_FULL = False
 # print how each page was read (monitor.extract.explain): `monitor crawl --explain`
 MONITOR_EXPLAIN = False
-# Trap signatures (monitor.traps): distinct query strings followed per path and parameter names.
+# Trap signatures (monitor.crawl.traps): distinct query strings followed per path and parameter names.
 MONITOR_TRAP_MAX_VARIANTS = 200
 
 # Writes (pipelines.store): flagged listings, their leads and evidence rows are recorded this many

@@ -1,6 +1,6 @@
 """What Scrapy components share: the configuration and records a crawler was started with.
 
-The configuration is in the crawler's settings (MONITOR_*, written once by monitor.addon);
+The configuration is in the crawler's settings (MONITOR_*, written once by monitor.crawl.addon);
 components call these instead of loading config.yaml again. One Records (one session
 factory, one engine) per database in a process.
 """

@@ -4,7 +4,7 @@ All site targets are crawled by one Crawler of the ``site`` spider, all storefro
 ``storefront`` (spiders looked up by Scrapy's spider loader), side by side in one reactor. Each
 request carries its target in meta; politeness is per shop through download slots, page budget
 and scope are enforced per target by middlewares, and per-target figures are recorded into the
-CrawlRun by the monitor.stats.TargetStats extension. The log goes to logs/run-N.log.
+CrawlRun by the monitor.crawl.stats.TargetStats extension. The log goes to logs/run-N.log.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from monitor.config import Config, Target
-from monitor.stats import COUNTERS  # noqa: F401 - the report's figures, re-exported
+from monitor.crawl.stats import COUNTERS  # noqa: F401 - the report's figures, re-exported
 from monitor.store.records import Records
 
 logger = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ def crawler_settings(
 ):
     from scrapy.settings import Settings
 
-    from monitor.addon import settings_from_config
+    from monitor.crawl.addon import settings_from_config
 
     # Always our settings module, wherever the command runs: get_project_settings() would look
     # for scrapy.cfg in the current folder and silently fall back to Scrapy's defaults.
     settings = Settings()
-    settings.setmodule("monitor.settings", priority="project")
+    settings.setmodule("monitor.crawl.settings", priority="project")
     settings.setdict(settings_from_config(config), priority="cmdline")
     settings.set("MONITOR_RUN_ID", run_id or 0, priority="cmdline")
     targets = targets or []
@@ -81,7 +81,7 @@ def crawler_settings(
     if targets and config.jobs_dir is not None:
         settings.set("JOBDIR", str(jobdir_for(config, kind)), priority="cmdline")
     if targets:  # rendering is available to every target (sites fall back to it when needed)
-        from monitor.browser import find_chromium, playwright_settings
+        from monitor.evidence.browser import find_chromium, playwright_settings
 
         executable = find_chromium(config.browser.get("executable_path"))
         if executable:  # each target renders on its own lane (monitor.containment.handler)
@@ -161,7 +161,7 @@ def run_targets(
     import scrapy.core.downloader.handlers.http11  # noqa: F401
 
     process = CrawlerProcess(settings)
-    from monitor.browser import find_chromium
+    from monitor.evidence.browser import find_chromium
 
     chromium = find_chromium(config.browser.get("executable_path"))
     by_kind: dict[str, list[Target]] = {}
@@ -215,8 +215,8 @@ def run_targets(
     if ticker is not None and ticker.running:
         ticker.stop()
 
-    from monitor.jobstate import jobstate_for
-    from monitor.stats import TargetStats
+    from monitor.crawl.jobstate import jobstate_for
+    from monitor.crawl.stats import TargetStats
 
     for crawler in crawlers:
         counts = crawler.get_extension(TargetStats) if crawler.extensions else None
