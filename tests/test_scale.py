@@ -440,3 +440,37 @@ def test_a_shop_whose_listings_are_all_not_due_is_still_crawled(tmp_path, make_c
 
     figures = json.loads(cli("runs", "show", "2", config=config).stdout)["stats"]["targets"]["店"]
     assert figures["crawled"] and figures["complete"], figures
+
+
+def test_a_one_off_crawl_of_a_watched_shops_page_knows_its_listings(tmp_path, make_config, cli):
+    """`monitor crawl --url` of a category page of a shop the nightly watches: its unchanged
+    flagged listing is not captured again nor moved to the one-off target, its lead stays one."""
+    root = tmp_path / "site"
+    licence_site(root, f"统一社会信用代码：{VALID}")
+    (root / "p" / "0.html").write_text(
+        page("<main><h1>好评返现卡 定制</h1><p>价格：￥5</p><p>五星好评返现。</p></main>"),
+        encoding="utf-8",
+    )
+    links = "".join(f'<a href="/p/{i}.html">{i}</a>' for i in range(3))
+    footer = f"<footer>统一社会信用代码：{VALID}</footer>"  # on every page of a real shop
+    (root / "c.html").write_text(page(f"<nav>分类</nav>{links}{footer}"), encoding="utf-8")
+    db = tmp_path / "monitor.db"
+
+    def recorded() -> tuple[int, int, set]:
+        con = sqlite3.connect(db)
+        evidence = con.execute("SELECT COUNT(*) FROM evidence").fetchone()[0]
+        leads = con.execute("SELECT COUNT(*) FROM leads").fetchone()[0]
+        holders = {r[0] for r in con.execute("SELECT DISTINCT target_id FROM listings")}
+        con.close()
+        return evidence, leads, holders
+
+    with ShopServer(root) as server:
+        config = make_config(
+            [{"name": "店", "url": server.url}], evidence={"dir": "evidence", "screenshots": False}
+        )
+        assert cli("nightly", config=config).returncode == 0
+        after_nightly = recorded()
+        assert after_nightly[0] >= 1 and after_nightly[1] >= 1 and len(after_nightly[2]) == 1
+        result = cli("crawl", "--url", server.url + "c.html", config=config)
+        assert result.returncode == 0, result.stderr
+    assert recorded() == after_nightly

@@ -10,7 +10,11 @@ A second run on the same night fetches only what is due (`monitor nightly --full
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
 
 # a nightly run starts at about the same time each night: a listing due "in one day" must be
 # due at the next run even if that starts a little earlier
@@ -24,6 +28,14 @@ def next_visit(seen_at: datetime, unchanged_streak: int, max_days: float) -> dat
         return None
     days = min(2 ** (unchanged_streak - 1), max_days)
     return seen_at + timedelta(days=days) - SLACK
+
+
+def shop_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: every URL of its shop starts with it ('' if none)."""
+    parts = urlsplit(url or "")
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 class KnownListings:
@@ -71,12 +83,23 @@ class KnownListings:
     def spider_opened(self, spider) -> None:
         from datetime import timezone
 
+        from sqlalchemy.exc import SQLAlchemyError
+
         now = datetime.now(timezone.utc)
+        targets = getattr(spider, "targets", None) or {}
         try:
-            rows = list(self.records.known_listings(list(getattr(spider, "targets", {}) or {})))
-        except Exception:  # noqa: BLE001 - a database not yet created knows nothing
+            rows = list(self.records.known_listings(list(targets)))
+            # a target with nothing stored under its name may be a page of a shop already
+            # watched (`monitor crawl --url` of a category page): that shop's listings are
+            # known by their URLs, whichever target holds them
+            holding = {row[0] for row in rows}
+            shops = {shop_of(t.url) for name, t in targets.items() if name not in holding}
+            rows += self.records.known_listings((), sorted(s for s in shops if s))
+        except SQLAlchemyError as exc:
+            # every listing is then matched as new and every flagged one captured again
+            logger.error("Known listings not read, every listing is taken as new tonight: %s", exc)
             rows = []
-        for url, content_hash, etag, last_modified, due_at in rows:
+        for _target, url, content_hash, etag, last_modified, due_at in rows:
             self.hashes[url] = content_hash
             if self.full:
                 continue  # refetched unconditionally
