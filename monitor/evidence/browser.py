@@ -290,16 +290,17 @@ class Browser:
 
     async def _hand_over(self, lease, origins: dict[tuple, bool]) -> None:
         """Give an idle context of another target to this one: its pages (a popup left behind)
-        are closed, its lane admits this target's origins only and cut every connection it
-        served (a kept-alive tunnel to the last target cannot be ridden), and its cookies are
-        cleared. Creating a context costs Chromium about as much as the capture itself; the
+        are closed, its cookies are cleared, and its lane admits this target's origins only and
+        cuts every connection it served (a kept-alive tunnel to the last target cannot be ridden). Creating a context costs Chromium about as much as the capture itself; the
         route guard reads the lane's origins, so it follows the hand-over too."""
         keeper = self._keepers.get(lease.context)
         for page in list(lease.context.pages):
             if page is not keeper or page.url != "about:blank":
                 await page.close()
-        lease.lane.hand_over(origins)
+        # cookies first: should clearing fail, the lane still admits the last target only, so
+        # the next capture hands over again instead of riding the old cookies
         await lease.context.clear_cookies()
+        lease.lane.hand_over(origins)
         self.handovers += 1
 
     async def _render(self, context, url: str, screenshot: bool, holder: list) -> Capture:
