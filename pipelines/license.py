@@ -145,6 +145,10 @@ class LicensePipeline:
                 logger.error("Licence findings of %s not recorded: %s", target, exc)
                 self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
                 continue
+            except Exception as exc:  # noqa: BLE001 - one shop's pages must not cost the others
+                logger.exception("Licence findings of %s not judged", target)
+                self.stats.fail(target, f"judging licence findings failed ({type(exc).__name__})")
+                continue
             judged_ok.append(target)
             if isinstance(row, int):
                 unchanged.append(row)
