@@ -11,8 +11,9 @@ per size the rendered pages, pages/s, the peak memory of the child's whole proce
 per process, a fixed number of pages and recycled contexts, the peak should stay flat as N grows.
 
 Serves generated Chinese product pages on 127.0.0.1 and captures each with
-monitor.evidence.browser.Browser (fresh context per page, closed after use, at most browser.max_pages
-at once; a browser context serves 100 pages, then a fresh one takes over), first with full-page screenshots and then without, in the same run. Prints pages
+monitor.evidence.browser.Browser (contexts kept in slots and handed over between targets, at
+most browser.max_pages at once; a context serves 100 pages, then a fresh one takes over), first
+with full-page screenshots and then without, in the same run. Prints pages
 per second and the peak memory of this process plus all its Chromium processes, sampled
 every 0.2 s, and the memory after the first and the last 100 pages, so growth would show.
 """

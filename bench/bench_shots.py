@@ -14,7 +14,8 @@ screenshots, wall and CPU seconds; the difference over the captures is what a ca
 a night.
 
 To compare against another checkout in the same session, run it twice from a neutral folder
-with PYTHONPATH naming each checkout (``-m`` puts the working folder first on the path).
+with PYTHONPATH naming each checkout (``-m`` puts the working folder first on the path); a
+checkout from before monitor/evidence/browser.py existed (monitor/browser.py) cannot be compared.
 """
 
 from __future__ import annotations
