@@ -89,12 +89,7 @@ class KnownListings:
         targets = getattr(spider, "targets", None) or {}
         try:
             rows = list(self.records.known_listings(list(targets)))
-            # a target with nothing stored under its name may be a page of a shop already
-            # watched (`monitor crawl --url` of a category page): that shop's listings are
-            # known by their URLs, whichever target holds them
-            holding = {row[0] for row in rows}
-            shops = {shop_of(t.url) for name, t in targets.items() if name not in holding}
-            rows += self.records.known_listings((), sorted(s for s in shops if s))
+            rows += self._held_by_others(targets, {row[0] for row in rows})
         except SQLAlchemyError as exc:
             # every listing is then matched as new and every flagged one captured again
             logger.error("Known listings not read, every listing is taken as new tonight: %s", exc)
@@ -107,6 +102,25 @@ class KnownListings:
                 self.urls.add(url)
             elif etag or last_modified:
                 self.validators[url] = (etag, last_modified)
+
+    def _held_by_others(self, targets: dict, holding: set[str]) -> list[tuple]:
+        """Listings on the shops of ``targets`` that hold nothing themselves, stored under
+        another target on the same shop: a one-off ``monitor crawl --url`` of a category page of
+        a watched shop, or a shop entered twice, knows what is already stored and captured."""
+        shops = {shop_of(t.url) for name, t in targets.items() if name not in holding}
+        shops.discard("")
+        if not shops:
+            return []
+        others = [
+            name
+            for name, url in self.records.target_urls()
+            if name not in targets and shop_of(url) in shops
+        ]
+        return [
+            row
+            for row in self.records.known_listings(others)
+            if shop_of(row[1]) in shops  # a sibling's listings on another host stay its own
+        ]
 
     def take(self, url: str, target: str | None = None) -> bool:
         """True the first time ``url`` is asked for if it is not due: it is recorded as seen
