@@ -41,8 +41,12 @@ class MatchPipeline:
         self.stats.inc(
             item.target, "monitor/listings" if item.kind == "listing" else "monitor/pages_matched"
         )
-        known = self.known.hashes.get(item.url) if self.known is not None else None
-        if known is not None and known == content_hash(item.title, item.text, item.price):
+        known = (
+            self.known.unchanged(item.url, content_hash(item.title, item.text, item.price))
+            if self.known is not None
+            else None
+        )
+        if known:
             item.unchanged = True
             self.stats.inc(item.target, "monitor/unchanged")
             return item
