@@ -451,7 +451,8 @@ def test_a_one_off_crawl_of_a_watched_shops_page_knows_its_listings(tmp_path, ma
         page("<main><h1>好评返现卡 定制</h1><p>价格：￥5</p><p>五星好评返现。</p></main>"),
         encoding="utf-8",
     )
-    links = "".join(f'<a href="/p/{i}.html">{i}</a>' for i in range(3))
+    (root / "p" / "3.html").write_text(product(3), encoding="utf-8")  # linked from c.html only
+    links = "".join(f'<a href="/p/{i}.html">{i}</a>' for i in range(4))
     footer = f"<footer>统一社会信用代码：{VALID}</footer>"  # on every page of a real shop
     (root / "c.html").write_text(page(f"<nav>分类</nav>{links}{footer}"), encoding="utf-8")
     db = tmp_path / "monitor.db"
@@ -471,6 +472,13 @@ def test_a_one_off_crawl_of_a_watched_shops_page_knows_its_listings(tmp_path, ma
         assert cli("nightly", config=config).returncode == 0
         after_nightly = recorded()
         assert after_nightly[0] >= 1 and after_nightly[1] >= 1 and len(after_nightly[2]) == 1
-        result = cli("crawl", "--url", server.url + "c.html", config=config)
-        assert result.returncode == 0, result.stderr
-    assert recorded() == after_nightly
+        for _ in range(2):  # the second time, the one-off target holds a listing of its own
+            result = cli("crawl", "--url", server.url + "c.html", config=config)
+            assert result.returncode == 0, result.stderr
+            evidence, leads, holders = recorded()
+            assert (evidence, leads) == after_nightly[:2]
+            assert after_nightly[2] < holders  # p/3, new, is the one-off target's
+    con = sqlite3.connect(db)
+    holder = con.execute("SELECT target_id FROM listings WHERE url LIKE '%/p/0.html'").fetchone()
+    con.close()
+    assert {holder[0]} == after_nightly[2]  # the flagged listing stays with its shop

@@ -102,9 +102,10 @@ class KnownListings:
     cost 16 MB in each crawler, not 350); validators are kept, as text, for due listings only.
     """
 
-    def __init__(self, records, full: bool) -> None:
+    def __init__(self, records, full: bool, shop_listings: bool = False) -> None:
         self.records = records
         self.full = full
+        self.shop_listings = shop_listings  # MONITOR_KNOW_SHOP_LISTINGS
         # url key -> the stored content hash's first 63 bits, and whether it is not due tonight
         self.known = Keys64(array("Q"), array("Q"))
         self.validators: dict[str, tuple[str | None, str | None]] = {}
@@ -117,7 +118,12 @@ class KnownListings:
 
         from monitor.crawl.crawlercontext import crawler_records
 
-        ext = cls(crawler_records(crawler), crawler.settings.getbool("MONITOR_FULL"))
+        settings = crawler.settings
+        ext = cls(
+            crawler_records(crawler),
+            settings.getbool("MONITOR_FULL"),
+            settings.getbool("MONITOR_KNOW_SHOP_LISTINGS"),
+        )
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         return ext
 
@@ -133,29 +139,31 @@ class KnownListings:
 
         now = datetime.now(timezone.utc)
         targets = getattr(spider, "targets", None) or {}
-        keys, values, holding = array("Q"), array("Q"), set()
+        keys, values = array("Q"), array("Q")
 
         def add(rows) -> None:  # a million rows on a city's night: kept lean
             key, value, validators, full = keys.append, values.append, self.validators, self.full
-            for target, url, content_hash, etag, last_modified, due_at in rows:
-                holding.add(target)
+            for _target, url, content_hash, etag, last_modified, due_at in rows:
                 key(hash(url) & MASK)  # url_key, inline
+                stored = int(content_hash[:16] or "0", 16)  # a sha256 in hex ("" mid-write)
                 if not full and due_at is not None and due_at > now:
-                    value(int(content_hash[:16], 16) | NOT_DUE)
+                    value(stored | NOT_DUE)
                     continue
-                value(int(content_hash[:16], 16) >> 1 << 1)
+                value(stored >> 1 << 1)
                 if not full and (etag or last_modified):
                     validators[url] = (etag, last_modified)
 
         try:
             add(self.records.known_listings(list(targets)))
-            add(self._held_by_others(targets, holding))
         except SQLAlchemyError as exc:
             # every listing is then matched as new and every flagged one captured again
             logger.error("Known listings not read, every listing is taken as new tonight: %s", exc)
-            keys, values = array("Q"), array("Q")
-            self.validators.clear()
-        self.known = Keys64(keys, values)
+        if self.shop_listings:
+            try:
+                add(self._held_by_others(targets))
+            except SQLAlchemyError as exc:
+                logger.error("Listings other targets hold on these shops not read: %s", exc)
+        self.known = Keys64(keys, values[: len(keys)])
 
     def unchanged(self, url: str, content_hash: str) -> bool | None:
         """Whether a listing fetched tonight has the content hash stored for it; None when it
@@ -165,11 +173,11 @@ class KnownListings:
             return None
         return value >> 1 == int(content_hash[:16], 16) >> 1
 
-    def _held_by_others(self, targets: dict, holding: set[str]) -> list[tuple]:
-        """Listings on the shops of ``targets`` that hold nothing themselves, stored under
-        another target on the same shop: a one-off ``monitor crawl --url`` of a category page of
-        a watched shop, or a shop entered twice, knows what is already stored and captured."""
-        shops = {shop_of(t.url) for name, t in targets.items() if name not in holding}
+    def _held_by_others(self, targets: dict) -> list[tuple]:
+        """Listings on the shops of ``targets`` that other targets hold (see
+        MONITOR_KNOW_SHOP_LISTINGS): a one-off crawl of a watched shop's page knows what is
+        already stored and captured there, and leaves it with its shop."""
+        shops = {shop_of(t.url) for t in targets.values()}
         shops.discard("")
         if not shops:
             return []

@@ -190,6 +190,7 @@ def run_targets(
         spider_cls = process.spider_loader.load(spider_kind)
         settings = crawler_settings(config, run_id, log_path, group, spider_kind)
         settings.set("MONITOR_FULL", full, priority="cmdline")
+        settings.set("MONITOR_KNOW_SHOP_LISTINGS", kind != "nightly", priority="cmdline")
         settings.set("MONITOR_EXPLAIN", explain, priority="cmdline")
         crawler = Crawler(spider_cls, settings)
         crawlers.append(crawler)

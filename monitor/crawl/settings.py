@@ -88,6 +88,11 @@ MONITOR_PAGE_BUDGET = 5000
 # unchanged, at most this many days; MONITOR_FULL (monitor nightly --full) refetches everything.
 MONITOR_REVISIT_MAX_DAYS = 7
 MONITOR_FULL = False
+# A one-off crawl (`monitor crawl --url`, `scrapy crawl`) also knows the listings other targets
+# hold on its shops (a category page of a watched shop: its flagged listings are not captured
+# again nor taken from that shop); a nightly's targets know only their own, so a shop entered
+# again under a new name takes its listings over.
+MONITOR_KNOW_SHOP_LISTINGS = True
 # print how each page was read (monitor.extract.explain): `monitor crawl --explain`
 MONITOR_EXPLAIN = False
 # Trap signatures (monitor.crawl.traps): distinct query strings followed per path and parameter names.

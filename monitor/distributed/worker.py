@@ -243,6 +243,7 @@ def run_worker(config: Config, wait: float = 3600.0) -> int:
         settings.set("EXTENSIONS", extensions, priority="cmdline")
         settings.set("MONITOR_SEED", False, priority="cmdline")  # the coordinator seeded
         settings.set("MONITOR_FULL", bool(plan.get("full")), priority="cmdline")
+        settings.set("MONITOR_KNOW_SHOP_LISTINGS", False, priority="cmdline")  # a nightly
         crawler = Crawler(process.spider_loader.load(kind), settings)
         process.crawl(crawler, targets=group)
     logger.info("Worker %s joins run %s", me, run_id)
