@@ -14,7 +14,6 @@ import logging
 from array import array
 from bisect import bisect_left
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +31,20 @@ def next_visit(seen_at: datetime, unchanged_streak: int, max_days: float) -> dat
     return seen_at + timedelta(days=days) - SLACK
 
 
-def shop_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL: every URL of its shop starts with it ('' if none)."""
-    parts = urlsplit(url or "")
-    if not parts.scheme or not parts.netloc:
-        return ""
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
-MASK = 0xFFFF_FFFF_FFFF_FFFF
-
-
 def url_key(url: str) -> int:
     """64 bits standing for a URL in this process (a str caches its hash). Two URLs share a key
     about once in 10^7 nights of a million listings; the cost is one listing matched again, or
     passed as not due."""
-    return hash(url) & MASK
+    return hash(url) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+NOT_DUE = 1  # a known listing's value: its content hash's first 63 bits, and this bit
+
+
+def hash_bits(content_hash: str) -> int:
+    """A content hash (sha256 in hex; "" while its row is being written) as a value's first 63
+    bits."""
+    return int(content_hash[:16] or "0", 16) & ~NOT_DUE
 
 
 class Keys64:
@@ -73,12 +70,6 @@ class Keys64:
         if i < len(self.keys) and self.keys[i] == key:
             return self.values[i]
         return None
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-NOT_DUE = 1  # a known listing's value: its content hash's first 63 bits, and this bit
 
 
 class KnownListings:
@@ -141,16 +132,15 @@ class KnownListings:
         targets = getattr(spider, "targets", None) or {}
         keys, values = array("Q"), array("Q")
 
-        def add(rows) -> None:  # a million rows on a city's night: kept lean
-            key, value, validators, full = keys.append, values.append, self.validators, self.full
+        def add(rows) -> None:  # a city's million rows: names bound once
+            key, value, bits, validators = keys.append, values.append, hash_bits, self.validators
             for _target, url, content_hash, etag, last_modified, due_at in rows:
-                key(hash(url) & MASK)  # url_key, inline
-                stored = int(content_hash[:16] or "0", 16)  # a sha256 in hex ("" mid-write)
-                if not full and due_at is not None and due_at > now:
-                    value(stored | NOT_DUE)
+                key(url_key(url))
+                if not self.full and due_at is not None and due_at > now:
+                    value(bits(content_hash) | NOT_DUE)
                     continue
-                value(stored >> 1 << 1)
-                if not full and (etag or last_modified):
+                value(bits(content_hash))
+                if not self.full and (etag or last_modified):
                     validators[url] = (etag, last_modified)
 
         try:
@@ -163,7 +153,7 @@ class KnownListings:
                 add(self._held_by_others(targets))
             except SQLAlchemyError as exc:
                 logger.error("Listings other targets hold on these shops not read: %s", exc)
-        self.known = Keys64(keys, values[: len(keys)])
+        self.known = Keys64(keys, values)
 
     def unchanged(self, url: str, content_hash: str) -> bool | None:
         """Whether a listing fetched tonight has the content hash stored for it; None when it
@@ -171,25 +161,24 @@ class KnownListings:
         value = self.known.get(url_key(url))
         if value is None:
             return None
-        return value >> 1 == int(content_hash[:16], 16) >> 1
+        return value & ~NOT_DUE == hash_bits(content_hash)
 
     def _held_by_others(self, targets: dict) -> list[tuple]:
         """Listings on the shops of ``targets`` that other targets hold (see
         MONITOR_KNOW_SHOP_LISTINGS): a one-off crawl of a watched shop's page knows what is
         already stored and captured there, and leaves it with its shop."""
-        shops = {shop_of(t.url) for t in targets.values()}
-        shops.discard("")
-        if not shops:
-            return []
+        from monitor.downloadermiddlewares.scope import origin
+
+        shops = {origin(t.url) for t in targets.values()}
         others = [
             name
-            for name, url in self.records.target_urls()
-            if name not in targets and shop_of(url) in shops
+            for name, url in self.records.targets_on({f"{s}://{h}" for s, h, _ in shops})
+            if name not in targets and origin(url) in shops
         ]
         return [
             row
             for row in self.records.known_listings(others)
-            if shop_of(row[1]) in shops  # a sibling's listings on another host stay its own
+            if origin(row[1]) in shops  # a sibling's listings on another host stay its own
         ]
 
     def take(self, url: str, target: str | None = None) -> bool:

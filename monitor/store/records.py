@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from monitor.crawl.revisit import next_visit
@@ -435,11 +435,22 @@ class Records:
                     .where(Target.name.in_(names[i : i + 500]))
                 )
 
-    def target_urls(self) -> list[tuple[str, str]]:
-        """(name, url) of every target, in one query (the targets table is small beside the
-        listings: 173,000 rows for a province)."""
+    def targets_on(self, prefixes) -> list[tuple[str, str]]:
+        """(name, url) of the targets whose URL starts with one of ``prefixes`` (``scheme://host``,
+        any case), 100 prefixes per query: the targets table is scanned in the database, not
+        read whole (173,000 rows for a province)."""
+        prefixes = sorted({p.lower() for p in prefixes})
+        url = func.lower(Target.url)
         with self.sessions() as s:
-            return list(s.execute(select(Target.name, Target.url)))
+            return [
+                row
+                for i in range(0, len(prefixes), 100)
+                for row in s.execute(
+                    select(Target.name, Target.url).where(
+                        or_(*(url.startswith(p, autoescape=True) for p in prefixes[i : i + 100]))
+                    )
+                )
+            ]
 
     def mark_unchanged(self, urls: list[str], seen_at: datetime, max_days: float) -> None:
         """Listings fetched and found unchanged (or 304): seen now, and due again later the
