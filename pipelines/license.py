@@ -141,13 +141,12 @@ class LicensePipeline:
         for target, found in judged.items():
             try:
                 row = self._judge(target, found, known.get(target), archived, leads)
-            except (OSError, SQLAlchemyError) as exc:
-                logger.error("Licence findings of %s not recorded: %s", target, exc)
-                self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
-                continue
             except Exception as exc:  # noqa: BLE001 - one shop's pages must not cost the others
-                logger.exception("Licence findings of %s not judged", target)
-                self.stats.fail(target, f"judging licence findings failed ({type(exc).__name__})")
+                stored = isinstance(exc, (OSError, SQLAlchemyError))  # else a bug: its traceback
+                logger.error(
+                    "Licence findings of %s not recorded: %s", target, exc, exc_info=not stored
+                )
+                self.stats.fail(target, f"recording licence findings failed ({type(exc).__name__})")
                 continue
             judged_ok.append(target)
             if isinstance(row, int):
