@@ -30,7 +30,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.crawl.revisit import KnownListings  # noqa: E402
+from monitor.crawl.revisit import KnownListings, url_key  # noqa: E402
 from monitor.store.db import init_db  # noqa: E402
 from monitor.store.records import Records  # noqa: E402
 
@@ -147,7 +147,7 @@ def main() -> None:
 
         def known_lookups(known):
             return (
-                per_second(lambda u, h: known.known.get(hash(u) & 0xFFFF_FFFF_FFFF_FFFF), probes),
+                per_second(lambda u, h: known.known.get(url_key(u)), probes),
                 per_second(known.unchanged, probes),
             )
 
